@@ -1,0 +1,1 @@
+"""Platform-free core: summaries, topics, digests, commands."""

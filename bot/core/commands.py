@@ -1,0 +1,376 @@
+"""The one command table every platform shares: an Invocation in, a neutral Reply out."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.digest import digest_reply
+from bot.core.invocation import QUERY_MAX, CommandSpec, Invocation, OptionSpec, clean_args
+from bot.core.ports import ChannelKey, ChannelStore
+from bot.core.query import QueryError, complete_topics, validate_query
+from bot.core.reply import Item, Reply
+from bot.core.schedule_text import CronRules, ScheduleError, check_timezone, parse_schedule
+from bot.core.service import NewsService, TopicAnswer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Invocation], Awaitable[Reply]]
+_SINCE = re.compile(r"^(\d{1,4})\s*(h|hours?|d|days?|w|weeks?)$", re.IGNORECASE)
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+TOPIC_PAGE_SIZE = 5
+
+ADMIN_RULE = {
+    "discord": "the Manage Server permission",
+    "slack": "a workspace admin or owner, or a user listed in NEWSBOT_SLACK__ADMINS",
+    "console": "the --admin flag",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    spec: CommandSpec
+    handler: Handler
+    private_by_default: bool
+
+
+class CommandTable:
+    """Run chat commands against the news service and the channel store."""
+
+    def __init__(
+        self,
+        service: NewsService,
+        channels: ChannelStore,
+        cron: CronRules,
+        *,
+        default_timezone: str = "UTC",
+        slack_command: str = "/news",
+    ) -> None:
+        self.service = service
+        self.channels = channels
+        self.cron = cron
+        self.default_timezone = check_timezone(default_timezone)
+        self.slack_command = slack_command
+        self._entries: dict[str, _Entry] = {}
+        topic_opt = OptionSpec(
+            "topic", "A topic id, name or synonym, e.g. drones", required=True, autocomplete=True
+        )
+        self._add(
+            CommandSpec(
+                "topic",
+                "What the archive says on a topic",
+                "topic QUERY",
+                options=(
+                    OptionSpec("query", "A topic or words, e.g. drones", required=True, autocomplete=True),
+                ),
+            ),
+            self._topic,
+        )
+        self._add(
+            CommandSpec("topics", "The topics newsbot knows, with story counts", "topics"), self._topics
+        )
+        self._add(
+            CommandSpec(
+                "digest",
+                "A digest of the latest stories",
+                "digest [SINCE]",
+                options=(OptionSpec("since", "24h, 7d, 2w or a date such as 2026-11-01"),),
+            ),
+            self._digest,
+        )
+        self._add(CommandSpec("help", "What newsbot can do", "help"), self._help, private=True)
+        self._add(
+            CommandSpec(
+                "subscribe",
+                "Alert this channel when a story touches a topic",
+                "subscribe TOPIC",
+                admin_only=True,
+                options=(topic_opt,),
+            ),
+            self._subscribe,
+        )
+        self._add(
+            CommandSpec(
+                "unsubscribe",
+                "Stop this channel's alerts on a topic",
+                "unsubscribe TOPIC",
+                admin_only=True,
+                options=(topic_opt,),
+            ),
+            self._unsubscribe,
+        )
+        self._add(
+            CommandSpec("subscriptions", "This channel's topic alerts and digest schedule", "subscriptions"),
+            self._subscriptions,
+        )
+        self._add(
+            CommandSpec(
+                "schedule",
+                "This channel's digest schedule",
+                "schedule daily HH:MM [TZ] | weekly DAY HH:MM [TZ] | cron EXPR [TZ] | off | show",
+                admin_only=True,
+                options=(
+                    OptionSpec("when", "daily 08:00 Europe/Berlin · weekly mon 08:00 · cron … · off · show"),
+                ),
+            ),
+            self._schedule,
+        )
+
+    def _add(self, spec: CommandSpec, handler: Handler, *, private: bool = False) -> None:
+        self._entries[spec.name] = _Entry(spec, handler, private)
+
+    def specs(self) -> list[CommandSpec]:
+        """Return every command's spec, in help order."""
+        return [e.spec for e in self._entries.values()]
+
+    async def complete_topics(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Return (label, topic id) choices for autocomplete, best first."""
+        return complete_topics(clean_args(prefix)[:QUERY_MAX], self.service.taxonomy, limit=limit)
+
+    async def run(self, inv: Invocation) -> Reply:
+        """Run one command; every failure comes back as an error reply, never an exception."""
+        entry = self._entries.get(inv.name.lower())
+        if entry is None:
+            shown = inv.name[:40] or "(nothing)"
+            return self._with_privacy(
+                self._help_reply(
+                    inv, f"Unknown command “{shown}”. Here is what newsbot understands:", "warning"
+                ),
+                inv,
+                default=True,
+            )
+        if entry.spec.admin_only and not inv.is_admin and not _read_only(inv):
+            rule = ADMIN_RULE.get(inv.platform, "admin rights")
+            return Reply(
+                title="Not allowed",
+                text=f"Changing this channel's {_what(entry.spec.name)} needs {rule}.",
+                tone="error",
+                private=True,
+            )
+        try:
+            reply = await entry.handler(inv)
+        except (QueryError, ScheduleError) as exc:
+            reply = Reply(title="Can't do that", text=str(exc), tone="error", private=True)
+        except Exception:
+            log.exception("command %s failed", inv.name)
+            reply = Reply(
+                title="Something went wrong",
+                text="newsbot could not answer this time; the error is in its log. Please try again.",
+                tone="error",
+                private=True,
+            )
+        return self._with_privacy(reply, inv, default=entry.private_by_default)
+
+    @staticmethod
+    def _with_privacy(reply: Reply, inv: Invocation, *, default: bool) -> Reply:
+        private = reply.private or (inv.private if inv.private is not None else default)
+        return reply if private == reply.private else reply.model_copy(update={"private": private})
+
+    # -- archive commands -------------------------------------------------------------------------
+
+    async def _topic(self, inv: Invocation) -> Reply:
+        query = validate_query(inv.args)
+        answer = await self.service.topic(query, page=inv.page, per_page=TOPIC_PAGE_SIZE)
+        return self.topic_reply(answer)
+
+    def topic_reply(self, answer: TopicAnswer) -> Reply:
+        """Turn a topic answer into a neutral reply."""
+        label = self.service.taxonomy.label(answer.topic) if answer.topic else None
+        title = f"Topic: {label}" if label else f"Search: {answer.query}"
+        if not answer.matches:
+            if answer.page > 1:
+                return Reply(title=title, text="No more results.", tone="warning", page=answer.page)
+            hint = ""
+            if answer.suggestions:
+                names = ", ".join(self.service.taxonomy.label(s) for s in answer.suggestions)
+                hint = f" Did you mean: {names}?"
+            what = f"on {label}" if label else f"matching “{answer.query}”"
+            return Reply(
+                title=title,
+                text=f"No stories {what} yet.{hint} Try /topics for the list of topics.",
+                tone="warning",
+            )
+        items = [
+            Item(
+                title=m.title,
+                url=m.url,
+                meta=f"{m.headline} · {m.published.date().isoformat()}",
+                text=m.text,
+            )
+            for m in answer.matches
+        ]
+        return Reply(
+            title=title,
+            notice=answer.note,
+            items=items,
+            page=answer.page,
+            pages=answer.page + 1 if answer.has_more else answer.page,
+        )
+
+    async def _topics(self, inv: Invocation) -> Reply:
+        counts = await self.service.topic_counts()
+        lines = [
+            f"• {c.label} ({c.id}) — {c.stories} {'story' if c.stories == 1 else 'stories'}" for c in counts
+        ]
+        example = f"{self.slack_command} topic drones" if inv.platform == "slack" else "/topic drones"
+        return Reply(title="Topics", text="\n".join(lines), footer=f"Ask with {example}")
+
+    async def _digest(self, inv: Invocation) -> Reply:
+        since = parse_since(inv.args, self.service.clock()) if inv.args else None
+        digest = await self.service.digest(since=since)
+        reply = digest_reply(digest, labels=self.service.taxonomy.labels())
+        if not digest.entries:
+            when = f"since {since.date().isoformat()}" if since else "in the archive"
+            return reply.model_copy(update={"text": f"No stories {when}.", "tone": "warning"})
+        return reply
+
+    async def _help(self, inv: Invocation) -> Reply:
+        return self._help_reply(
+            inv, "newsbot answers from its archive of news and policy-dialogue summaries."
+        )
+
+    def _help_reply(self, inv: Invocation, intro: str, tone: str = "info") -> Reply:
+        prefix = f"{self.slack_command} " if inv.platform == "slack" else "/"
+        lines = []
+        for spec in self.specs():
+            admin = " (admins)" if spec.admin_only else ""
+            lines.append(f"{prefix}{spec.usage} — {spec.description}{admin}")
+        footer = None
+        if inv.platform == "slack":
+            footer = "Answers are shown only to you; use the Post to channel button to share one."
+        return Reply(
+            title="newsbot help",
+            text=intro + "\n\n" + "\n".join(lines),
+            footer=footer,
+            tone="warning" if tone == "warning" else "info",
+        )
+
+    # -- channel commands -------------------------------------------------------------------------
+
+    def _key(self, inv: Invocation) -> ChannelKey:
+        if not inv.channel:
+            raise QueryError("This command works in a channel; there is no channel here.")
+        return ChannelKey(inv.platform, inv.workspace or "", inv.channel)
+
+    def _topic_id(self, text: str) -> tuple[str, str | None]:
+        query = validate_query(text)
+        resolution = self.service.resolve(query)
+        if resolution.topic_id is None:
+            hint = ""
+            if resolution.suggestions:
+                hint = " Did you mean: " + ", ".join(resolution.suggestions) + "?"
+            raise QueryError(f"“{query}” is not a topic newsbot knows.{hint} See /topics for the list.")
+        return resolution.topic_id, resolution.note
+
+    async def _subscribe(self, inv: Invocation) -> Reply:
+        key = self._key(inv)
+        topic_id, note = self._topic_id(inv.args)
+        label = self.service.taxonomy.label(topic_id)
+        added = await self.channels.subscribe(key, topic_id, user=inv.user, now=self.service.clock())
+        text = (
+            f"This channel now gets an alert when a new story touches {label}."
+            if added
+            else f"This channel already follows {label}."
+        )
+        return Reply(title="Subscribed" if added else "Already subscribed", text=text, notice=note)
+
+    async def _unsubscribe(self, inv: Invocation) -> Reply:
+        key = self._key(inv)
+        topic_id, note = self._topic_id(inv.args)
+        label = self.service.taxonomy.label(topic_id)
+        removed = await self.channels.unsubscribe(key, topic_id)
+        if removed:
+            return Reply(title="Unsubscribed", text=f"No more {label} alerts in this channel.", notice=note)
+        return Reply(title="Not subscribed", text=f"This channel did not follow {label}.", tone="warning")
+
+    async def _subscriptions(self, inv: Invocation) -> Reply:
+        key = self._key(inv)
+        subs = await self.channels.subscriptions(key)
+        schedule = await self.channels.get_schedule(key)
+        lines = []
+        for sub in subs:
+            line = f"• {self.service.taxonomy.label(sub.topic_id)} ({sub.topic_id})"
+            if sub.paused_reason:
+                line += f" — paused: {sub.paused_reason}"
+            lines.append(line)
+        text = "\n".join(lines) if lines else "This channel follows no topics."
+        text += "\n\nDigest: " + (
+            self._describe_schedule(schedule.cron, schedule.timezone) if schedule else "none"
+        )
+        if schedule and schedule.paused_reason:
+            text += f" — paused: {schedule.paused_reason}"
+        return Reply(title="This channel's alerts", text=text)
+
+    async def _schedule(self, inv: Invocation) -> Reply:
+        key = self._key(inv)
+        request = parse_schedule(inv.args, self.default_timezone)
+        if request.action == "show":
+            schedule = await self.channels.get_schedule(key)
+            if schedule is None:
+                return Reply(title="Digest schedule", text="This channel has no digest schedule.")
+            text = self._describe_schedule(schedule.cron, schedule.timezone)
+            if schedule.paused_reason:
+                text += f"\nPaused: {schedule.paused_reason}"
+            return Reply(title="Digest schedule", text=text)
+        if request.action == "off":
+            removed = await self.channels.clear_schedule(key)
+            text = (
+                "Scheduled digests are off for this channel." if removed else "This channel had no schedule."
+            )
+            return Reply(title="Digest schedule", text=text)
+        now = self.service.clock()
+        try:
+            next_fire = self.cron.next_fire(request.cron, request.timezone, now)
+        except ValueError as exc:
+            raise ScheduleError(f"“{request.cron}” is not a valid cron expression: {exc}") from None
+        await self.channels.set_schedule(
+            key, cron=request.cron, timezone=request.timezone, user=inv.user, now=now, next_fire_at=next_fire
+        )
+        return Reply(
+            title="Digest scheduled",
+            text=f"A digest will be posted here {request.description}. "
+            f"Next: {_local(next_fire, request.timezone)}.",
+        )
+
+    def _describe_schedule(self, cron: str, timezone: str) -> str:
+        try:
+            nxt = _local(self.cron.next_fire(cron, timezone, self.service.clock()), timezone)
+        except ValueError:
+            nxt = "never (the expression no longer parses)"
+        return f"cron “{cron}” in {timezone}; next {nxt}"
+
+
+def _read_only(inv: Invocation) -> bool:
+    return inv.name == "schedule" and inv.args.strip().lower() in {"", "show", "status"}
+
+
+def _what(name: str) -> str:
+    return "digest schedule" if name == "schedule" else "topic alerts"
+
+
+def _local(moment: datetime, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """Parse "24h", "7d", "2w", "today", "yesterday" or an ISO date/date-time (naive means UTC)."""
+    value = clean_args(text).lower()
+    if value == "today":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if value == "yesterday":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    m = _SINCE.match(value)
+    if m:
+        return now - int(m.group(1)) * _UNITS[m.group(2)[0].lower()]
+    try:
+        moment = datetime.fromisoformat(value.upper() if "t" in value else value)
+    except ValueError:
+        raise QueryError(
+            f"“{text[:40]}” is not a time: use 24h, 7d, 2w, today, yesterday or a date such as 2026-11-01."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

@@ -1,0 +1,175 @@
+"""The news service: ingest, topic answers and digests over an archive, with no platform in sight."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bot.core.digest import Digest, build_digest
+from bot.core.ports import Archive, PutOutcome, SectionHit
+from bot.core.query import Resolution, TopicResolver
+from bot.core.summary import Summary
+from bot.core.tagging import Tagger
+from bot.core.taxonomy import Taxonomy
+
+Clock = Callable[[], datetime]
+INGEST_BATCH = (
+    500  # summaries per store transaction: large enough to amortise, small enough to stay responsive
+)
+
+
+class TopicMatch(BaseModel):
+    """One section that answers a topic query."""
+
+    model_config = ConfigDict(frozen=True)
+
+    summary_id: str
+    headline: str
+    title: str
+    text: str
+    url: str | None
+    published: AwareDatetime
+
+
+class TopicAnswer(BaseModel):
+    """The answer to `/topic QUERY`: which topic it resolved to and the matching sections."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    topic: str | None
+    note: str | None = None
+    suggestions: list[str] = Field(default_factory=list)
+    matches: list[TopicMatch] = Field(default_factory=list)
+    page: int = 1
+    has_more: bool = False
+
+
+class TopicCount(BaseModel):
+    """A topic of the taxonomy with how many stories carry it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    label: str
+    stories: int
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What storing a batch did, one outcome per summary in input order."""
+
+    outcomes: list[PutOutcome] = field(default_factory=list)
+    unknown_tags: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # summary id → tags kept but unknown
+
+
+class NewsService:
+    """Ingest summaries, answer topic queries and build digests."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        taxonomy: Taxonomy,
+        *,
+        clock: Clock,
+        digest_title: str = "News digest",
+        max_stories: int = 10,
+    ) -> None:
+        self.archive = archive
+        self.taxonomy = taxonomy
+        self.tagger = Tagger(taxonomy)
+        self.resolver = TopicResolver(taxonomy)
+        self.clock = clock
+        self.digest_title = digest_title
+        self.max_stories = max_stories
+
+    async def ingest(self, summaries: Sequence[Summary]) -> IngestResult:
+        """Tag and store summaries; unchanged ones are left alone, changed ones replace their earlier version."""
+        result = IngestResult()
+        now = self.clock()
+        for batch in _batches(summaries):
+            tagged = [self.tagger.tag_summary(s) for s in batch]
+            result.outcomes.extend(await self.archive.put_many(tagged, now))
+            for t in tagged:
+                if t.unknown_tags:
+                    result.unknown_tags[t.summary.id] = t.unknown_tags
+        return result
+
+    def resolve(self, query: str) -> Resolution:
+        """Resolve a query to a topic of the taxonomy (id, label, synonym, stem, typo)."""
+        return self.resolver.resolve(query)
+
+    async def topic(self, query: str, *, page: int = 1, per_page: int = 5) -> TopicAnswer:
+        """Answer a topic query: sections tagged with the resolved topic, else a full-text search."""
+        page = max(1, page)
+        offset = (page - 1) * per_page
+        resolution = self.resolver.resolve(query)
+        if resolution.topic_id is not None:
+            found = await self.archive.sections_for_topic(resolution.topic_id, limit=per_page, offset=offset)
+        else:
+            found = await self.archive.search_sections(query, limit=per_page, offset=offset)
+        return TopicAnswer(
+            query=query,
+            topic=resolution.topic_id,
+            note=resolution.note,
+            suggestions=list(resolution.suggestions),
+            matches=[_match(h) for h in found.hits],
+            page=page,
+            has_more=found.has_more,
+        )
+
+    async def topic_counts(self) -> list[TopicCount]:
+        """Return every topic of the taxonomy with its story count, in taxonomy order."""
+        counts = await self.archive.topic_counts()
+        return [TopicCount(id=t.id, label=t.label, stories=counts.get(t.id, 0)) for t in self.taxonomy.topics]
+
+    async def digest(
+        self,
+        *,
+        since: datetime | None = None,
+        last: int | None = None,
+        topics: Sequence[str] = (),
+        title: str | None = None,
+    ) -> Digest:
+        """Build a digest of the stories published since `since`, or the last `last` (default: the latest)."""
+        limit = last if last is not None else (None if since is not None else self.max_stories)
+        stories = await self.archive.recent_stories(since=since, limit=limit, topics=topics)
+        return build_digest(
+            stories,
+            title=title or self.digest_title,
+            topics=topics,
+            labels=self.taxonomy.labels(),
+        )
+
+
+def _batches(summaries: Sequence[Summary]) -> list[list[Summary]]:
+    # A story that appears twice in one run (two files, one id) goes into a later batch, so each
+    # store transaction sees an id once and the later copy wins, as it would across two runs.
+    batches: list[list[Summary]] = []
+    current: list[Summary] = []
+    seen: set[str] = set()
+    for summary in summaries:
+        if len(current) >= INGEST_BATCH or summary.id in seen:
+            batches.append(current)
+            current, seen = [], set()
+        current.append(summary)
+        seen.add(summary.id)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _match(hit: SectionHit) -> TopicMatch:
+    return TopicMatch(
+        summary_id=hit.summary_id,
+        headline=hit.headline,
+        title=hit.title,
+        text=hit.text,
+        url=hit.url,
+        published=hit.published,
+    )

@@ -1,0 +1,1 @@
+"""Delivery: cron slots, the outbox and senders (scheduled digests and topic alerts)."""

@@ -1,0 +1,186 @@
+"""Typed settings: config/newsbot.toml, then NEWSBOT_* environment variables, loaded once on purpose."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.delivery.config import DeliverySettings
+
+DEFAULT_CONFIG = Path("config/newsbot.toml")
+CONFIG_ENV = "NEWSBOT_CONFIG"
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message says which file or variable and why."""
+
+
+def _split_list(value: Any) -> Any:
+    # Environment variables carry lists as "a,b,c"; TOML carries real lists.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscordSettings(_Section):
+    """The Discord bot: token, where to register commands, and API overrides."""
+
+    token: SecretStr | None = None
+    guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str | None = None
+
+    _split_guilds = field_validator("guild_ids", mode="before")(_split_list)
+
+    @property
+    def configured(self) -> bool:
+        """Return whether a token is set."""
+        return self.token is not None and bool(self.token.get_secret_value())
+
+
+class SlackSettings(_Section):
+    """The Slack app: tokens, the HTTP listener, the command name and admins."""
+
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None  # xapp-…: Socket Mode instead of a public URL
+    port: int = Field(default=3000, ge=1, le=65535)
+    host: str = "0.0.0.0"  # noqa: S104 - the HTTP listener must be reachable by Slack
+    command: str = "/news"
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_base: str = "https://slack.com/api/"
+
+    _split_admins = field_validator("admins", mode="before")(_split_list)
+
+    @property
+    def socket_mode(self) -> bool:
+        """Return whether an app-level token asks for Socket Mode."""
+        return _has(self.app_token)
+
+    @property
+    def configured(self) -> bool:
+        """Return whether the bot token and either the signing secret or an app token are set."""
+        return _has(self.bot_token) and (_has(self.signing_secret) or _has(self.app_token))
+
+
+class DigestSettings(_Section):
+    """How digests read."""
+
+    post_when_empty: bool = False
+    max_stories: int = Field(default=10, ge=1, le=50)
+    title: str = "News digest"
+    timezone: str = "UTC"  # for /schedule requests that name no time zone
+
+
+class ApiSettings(_Section):
+    """The HTTP API for pushing summaries into a running bot."""
+
+    token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000)
+
+
+class Settings(BaseSettings):
+    """All of newsbot's settings; build with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+    )
+
+    database_url: str = "sqlite:///var/newsbot.db"
+    taxonomy_path: Path = DEFAULT_CONFIG.parent / "topics.yaml"
+    log_level: str = "INFO"
+    config: Path | None = None  # set through NEWSBOT_CONFIG: which TOML file was read
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read arguments, then the environment, then .env, then the TOML file."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    def platforms(self) -> list[str]:
+        """Return the chat platforms that have credentials."""
+        return [
+            name
+            for name, on in (("discord", self.discord.configured), ("slack", self.slack.configured))
+            if on
+        ]
+
+    def masked(self) -> dict[str, Any]:
+        """Return the effective settings with every secret masked, for `newsbot config check`."""
+        return self.model_dump(mode="json")  # SecretStr dumps as "**********"
+
+
+def _has(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Load settings from `config_file` (or $NEWSBOT_CONFIG, or config/newsbot.toml if present) and the env."""
+    explicit = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    path = explicit or DEFAULT_CONFIG
+    if explicit is not None and not path.is_file():
+        raise SettingsError(f"{path}: config file not found")
+    toml_file = path if path.is_file() else None
+    if toml_file is not None:
+        try:
+            tomllib.loads(toml_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{toml_file}: cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{toml_file}: invalid TOML: {exc}") from None
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_file)
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        where = str(toml_file) if toml_file else "environment"
+        raise SettingsError(f"{where}: {format_settings_errors(exc)}") from None
+
+
+def format_settings_errors(exc: ValidationError) -> str:
+    """Return one line per problem, naming the setting as both TOML key and environment variable."""
+    lines = []
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        env = "NEWSBOT_" + "__".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"{dotted} ({env}): {err['msg']}")
+    return "; ".join(lines)
