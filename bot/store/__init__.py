@@ -1,0 +1,1 @@
+"""The archive: SQLAlchemy tables, queries and migrations."""

@@ -1,0 +1,138 @@
+"""The tables, as SQLAlchemy Core metadata; migrations/versions/0001_initial.py creates the same schema.
+
+Ordering keys: every story gets a `story_key` that sorts like its published time (seconds, then a
+slot that keeps stories of the same second apart), and each section's id is derived from it, so
+"newest story first, then section position" is simply `ORDER BY section id DESC`. That lets both
+the topic index and the full-text index stop after one page instead of sorting every match.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+SLOT_BITS = 17  # stories published in the same second: up to 131,072
+POSITION_BITS = 12  # sections of one story that are indexed: up to 4,096
+MAX_INDEXED_SECTIONS = 1 << POSITION_BITS
+SLOTS_PER_SECOND = 1 << SLOT_BITS
+SECONDS_LIMIT = (1 << 34) - 1  # keeps section ids inside a signed 64-bit integer (years 1426 to 2514)
+FTS_TABLE = "sections_fts"  # SQLite FTS5 table over sections (title, text); PostgreSQL uses sections.search
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that always comes back timezone-aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store only accepts timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type: store naive UTC text, which also sorts correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _key_type() -> Any:
+    # On SQLite only "INTEGER PRIMARY KEY" is an alias of the rowid, which the FTS5 index refers to.
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+metadata = MetaData()
+
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("story_key", BigInteger(), nullable=False, unique=True),
+    Column("headline", Text(), nullable=False),
+    Column("url", Text(), nullable=True),
+    Column("doc", Text(), nullable=False),  # Summary.model_dump(mode="json") as JSON text
+    Column("content_hash", String(64), nullable=False),
+    Column("published", UTCDateTime(), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("topics", Text(), nullable=False, server_default=""),  # space-separated topic ids
+    Column("unknown_tags", Text(), nullable=False, server_default=""),  # space-separated
+    Index("ix_summaries_published", "published"),
+    Index("ix_summaries_ingested_at", "ingested_at"),
+)
+
+sections = Table(
+    "sections",
+    metadata,
+    Column("id", _key_type(), primary_key=True, autoincrement=False),  # story_key << 12 | (4095 - position)
+    Column("summary_id", String(80), ForeignKey("summaries.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer(), nullable=False),
+    Column("title", Text(), nullable=False),
+    Column("text", Text(), nullable=False),
+    Column("topics", Text(), nullable=False, server_default=""),  # space-separated topic ids
+    Index("ix_sections_summary_id", "summary_id"),
+)
+
+# The topic index: one row per (topic, story) with the positions of the story's sections that carry
+# the topic ("" when only the headline, lede or tags do). One row per story rather than per section
+# keeps it to a third of the rows; it has no foreign key or extra index, and SqlArchive deletes a
+# story's rows explicitly, from summaries.topics.
+story_topics = Table(
+    "story_topics",
+    metadata,
+    Column("topic_id", String(128), nullable=False),
+    Column("story_key", BigInteger(), nullable=False),
+    Column("positions", Text(), nullable=False),  # space-separated section positions, ascending
+    PrimaryKeyConstraint("topic_id", "story_key", name="pk_story_topics"),
+    sqlite_with_rowid=False,
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("workspace", String(128), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("topic_id", String(128), nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("paused_reason", Text(), nullable=True),
+    PrimaryKeyConstraint("platform", "workspace", "channel", "topic_id", name="pk_subscriptions"),
+    Index("ix_subscriptions_topic_id", "topic_id"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("workspace", String(128), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("cron", String(128), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("next_fire_at", UTCDateTime(), nullable=True),
+    Column("paused_reason", Text(), nullable=True),
+    PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_schedules"),
+    Index("ix_schedules_next_fire_at", "next_fire_at"),
+)
