@@ -1,0 +1,1 @@
+"""The console adapter: a local prompt and terminal rendering of replies."""

@@ -1,0 +1,1 @@
+"""The Slack adapter: the /news command, channel posts and the Block Kit messages they send."""
