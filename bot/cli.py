@@ -1,0 +1,498 @@
+"""`newsbot …`: the operator's command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bot.adapters.discord.cli import discord_app
+from bot.adapters.slack.cli import slack_app
+from bot.app import App, open_app
+from bot.core.digest import Digest
+from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
+from bot.core.loader import SUPPORTED, Loaded, LoadError, load_file
+from bot.core.ports import SendOutcome
+from bot.core.query import QueryError, validate_query
+from bot.core.reply import Reply
+from bot.core.summary import summary_json_schema
+from bot.core.taxonomy import TaxonomyError
+from bot.delivery.cli import deliveries_app
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store.engine import StoreError
+
+T = TypeVar("T")
+RenderTarget = Literal["text", "discord", "slack"]
+
+app = typer.Typer(
+    name="newsbot",
+    help="Structured news summaries as digests, topic alerts and slash-command answers for Discord and Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(discord_app, name="discord")
+app.add_typer(slack_app, name="slack")
+app.add_typer(deliveries_app, name="deliveries")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _State:
+    config: Path | None = None
+
+
+state = _State()
+
+
+class UsageProblem(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+@app.callback()
+def _main(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML settings file (default: $NEWSBOT_CONFIG or config/newsbot.toml)."
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
+) -> None:
+    state.config = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings() -> Settings:
+    return load_settings(state.config)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def _with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
+    async with open_app(settings) as application:
+        return await work(application)
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, ensure_ascii=False, default=str))
+
+
+# -- summaries ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the summary format (version 1)."""
+    out.print_json(json.dumps(summary_json_schema()))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md).")
+    ],
+) -> None:
+    """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
+    from bot.ingest import ingest_paths
+
+    settings = _settings()
+
+    async def work(application: App) -> int:
+        progress = Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        task = progress.add_task("files", total=None)
+        with progress:
+            report = await ingest_paths(
+                application.service,
+                paths,
+                on_files_found=lambda n: progress.update(task, total=n, visible=n > 20),
+                on_file=lambda _p: progress.advance(task),
+            )
+        verbose = len(report.stored) <= 50
+        for s in report.stored:
+            if verbose or s.outcome != "unchanged":
+                what = {
+                    "created": "[green]stored[/]",
+                    "updated": "[yellow]replaced its earlier version[/]",
+                    "unchanged": "[dim]unchanged[/]",
+                }[s.outcome]
+                out.print(f"{_esc(s.where)}: {what} {_esc(s.summary_id)}", highlight=False)
+            if s.unknown_tags:
+                err.print(
+                    f"{_esc(s.where)}: tags not in the taxonomy (kept): {_esc(', '.join(s.unknown_tags))}",
+                    style="yellow",
+                    highlight=False,
+                )
+        for e in report.errors:
+            err.print(_esc(str(e)), style="red", highlight=False)
+        out.print(
+            f"{report.count('created')} stored, {report.count('updated')} replaced, "
+            f"{report.count('unchanged')} unchanged, {len(report.errors)} failed "
+            f"({report.files} {'file' if report.files == 1 else 'files'})",
+            highlight=False,
+        )
+        return 1 if report.errors else 0
+
+    raise typer.Exit(_run(_with_app(settings, work)))
+
+
+@app.command()
+def render(
+    file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md).")],
+    platform: Annotated[RenderTarget, typer.Option(help="Which payloads to print.")] = "text",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the request bodies as JSON (discord/slack).")
+    ] = False,
+) -> None:
+    """Print exactly the bodies that would be sent for a summary file (no database needed)."""
+    from bot.core.ports import StoredStory
+    from bot.core.tagging import Tagger
+    from bot.core.taxonomy import load_taxonomy
+
+    settings = _settings()
+    if file.suffix.lower() not in SUPPORTED:
+        raise UsageProblem(f"{file}: unsupported file type; newsbot reads {', '.join(sorted(SUPPORTED))}")
+    items = load_file(file)
+    errors = [i for i in items if isinstance(i, LoadError)]
+    for e in errors:
+        err.print(_esc(str(e)), style="red", highlight=False)
+    loaded = [i for i in items if isinstance(i, Loaded)]
+    if not loaded:
+        raise typer.Exit(1)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    tagger = Tagger(taxonomy)
+    stories = []
+    for item in loaded:
+        tagged = tagger.tag_summary(item.summary)
+        when = tagged.summary.published or datetime.now().astimezone()
+        stories.append(StoredStory(tagged.summary, when, when, tagged.topics, tagged.unknown_tags))
+    from bot.core.digest import build_digest
+
+    digest = build_digest(stories, title=settings.digest.title, labels=taxonomy.labels())
+    _show_digest(digest, platform, as_json, taxonomy.labels())
+    raise typer.Exit(1 if errors else 0)
+
+
+@app.command()
+def digest(
+    since: Annotated[
+        str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
+    ] = None,
+    last: Annotated[int | None, typer.Option(min=1, max=500, help="The last N stories instead.")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Limit to a topic (repeatable).")] = None,
+    platform: Annotated[RenderTarget, typer.Option(help="Render for this platform.")] = "text",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the neutral digest (text) or request bodies.")
+    ] = False,
+) -> None:
+    """Build the digest of recent stories, as the terminal, Discord or Slack would show it."""
+    from bot.core.commands import parse_since
+
+    if since is not None and last is not None:
+        raise UsageProblem("give --since or --last, not both")
+    settings = _settings()
+
+    async def work(application: App) -> tuple[Digest, dict[str, str]]:
+        topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
+        when = parse_since(since, application.service.clock()) if since else None
+        built = await application.service.digest(since=when, last=last, topics=topics)
+        return built, application.taxonomy.labels()
+
+    built, labels = _run(_with_app(settings, work))
+    _show_digest(built, platform, as_json, labels)
+
+
+def _show_digest(built: Digest, platform: RenderTarget, as_json: bool, labels: dict[str, str]) -> None:
+    from bot.core.digest import digest_reply
+
+    reply = digest_reply(built, labels=labels)
+    if platform == "text":
+        if as_json:
+            out.print_json(built.model_dump_json())
+        else:
+            _print_reply(reply)
+        return
+    bodies = _bodies(reply, platform)
+    if as_json:
+        _print_json(bodies)
+    else:
+        for i, body in enumerate(bodies, start=1):
+            out.rule(f"{platform} message {i} of {len(bodies)}")
+            _print_json(body)
+
+
+def _bodies(reply: Reply, platform: Literal["discord", "slack"]) -> list[dict[str, Any]]:
+    if platform == "discord":
+        from bot.adapters.discord.render import render_reply as discord_render
+
+        return discord_render(reply)
+    from bot.adapters.slack.render import render_reply as slack_render
+
+    return slack_render(reply)
+
+
+def _print_reply(reply: Reply) -> None:
+    from bot.adapters.console.render import render_reply as console_render
+
+    out.print(console_render(reply))
+
+
+def _resolve_topic_or_fail(application: App, text: str) -> str:
+    resolution = application.service.resolve(validate_query(text))
+    if resolution.topic_id is None:
+        hint = f" (did you mean {', '.join(resolution.suggestions)}?)" if resolution.suggestions else ""
+        raise UsageProblem(f"--topic {text!r}: not a topic in the taxonomy{hint}; see `newsbot topics`")
+    return resolution.topic_id
+
+
+@app.command()
+def post(
+    discord_webhook: Annotated[
+        str | None, typer.Option(help="A Discord channel webhook URL (Channel settings → Integrations).")
+    ] = None,
+    slack_webhook: Annotated[str | None, typer.Option(help="A Slack incoming-webhook URL.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
+    ] = None,
+    last: Annotated[int | None, typer.Option(min=1, max=500, help="The last N stories instead.")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Limit to a topic (repeatable).")] = None,
+) -> None:
+    """Post a digest through a webhook: no bot, no token (for cron jobs and one-off briefs)."""
+    from bot.core.commands import parse_since
+    from bot.core.digest import digest_reply
+
+    if (discord_webhook is None) == (slack_webhook is None):
+        raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
+    if since is not None and last is not None:
+        raise UsageProblem("give --since or --last, not both")
+    settings = _settings()
+    target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
+    url = discord_webhook or slack_webhook or ""
+
+    async def work(application: App) -> int:
+        topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
+        when = parse_since(since, application.service.clock()) if since else None
+        built = await application.service.digest(since=when, last=last, topics=topics)
+        if not built.entries and not settings.digest.post_when_empty:
+            out.print("nothing to post: no stories in that period (digest.post_when_empty is off)")
+            return 0
+        bodies = _bodies(digest_reply(built, labels=application.taxonomy.labels()), target)
+        try:
+            if target == "discord":
+                from bot.adapters.discord.webhook import post_webhook as post_discord
+
+                outcomes = await post_discord(url, bodies)
+            else:
+                from bot.adapters.slack.webhook import post_webhook as post_slack
+
+                outcomes = await post_slack(url, bodies)
+        except ValueError as exc:
+            raise UsageProblem(f"--{target}-webhook: {exc}") from None
+        return _report_outcomes(outcomes)
+
+    raise typer.Exit(_run(_with_app(settings, work)))
+
+
+def _report_outcomes(outcomes: list[SendOutcome]) -> int:
+    from bot.core.ports import Sent
+
+    failed = 0
+    for i, outcome in enumerate(outcomes, start=1):
+        if isinstance(outcome, Sent):
+            out.print(f"message {i} of {len(outcomes)}: posted", highlight=False)
+        else:
+            failed += 1
+            err.print(
+                f"message {i} of {len(outcomes)}: not posted: {_esc(outcome.reason)}",
+                style="red",
+                highlight=False,
+            )
+    return 1 if failed else 0
+
+
+# -- queries and commands --------------------------------------------------------------------------
+
+
+@app.command()
+def topic(
+    query: Annotated[str, typer.Argument(help="A topic id, name, synonym, or words to search for.")],
+    page: Annotated[int, typer.Option(min=1, help="Page of results.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer a topic query from the archive, as /topic does in chat."""
+    settings = _settings()
+    cleaned = validate_query(query)
+
+    async def work(application: App) -> None:
+        answer = await application.service.topic(cleaned, page=page)
+        if as_json:
+            data = answer.model_dump(mode="json", include={"query", "topic", "suggestions", "matches"})
+            _print_json(data)
+        else:
+            _print_reply(application.commands.topic_reply(answer))
+
+    _run(_with_app(settings, work))
+
+
+@app.command()
+def topics(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """List the taxonomy's topics with how many stories carry each."""
+    settings = _settings()
+
+    async def work(application: App) -> None:
+        counts = await application.service.topic_counts()
+        if as_json:
+            _print_json([c.model_dump() for c in counts])
+            return
+        table = Table("id", "label", "stories")
+        for c in counts:
+            table.add_row(c.id, c.label, str(c.stories))
+        out.print(table)
+
+    _run(_with_app(settings, work))
+
+
+@app.command()
+def cmd(
+    text: Annotated[str, typer.Argument(help='The command as typed in chat, e.g. "/topic drones".')],
+    platform: Annotated[str, typer.Option(help="console, discord or slack.")] = "console",
+    workspace: Annotated[str | None, typer.Option(help="Discord guild id or Slack team id.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel id.")] = "console",
+    user: Annotated[str | None, typer.Option(help="User id.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Run as a channel admin.")] = False,
+    page: Annotated[int, typer.Option(min=1, help="Page of a paged answer.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the neutral reply as JSON.")] = False,
+) -> None:
+    """Run any chat command exactly as chat would (for scripts and operators)."""
+    if platform not in PLATFORMS:
+        raise UsageProblem(f"--platform {platform!r}: choose one of {', '.join(PLATFORMS)}")
+    chosen: Platform = platform  # narrowed by the check above
+    settings = _settings()
+    name, args = parse_command_text(text)
+    if chosen == "slack" and "/" + name == settings.slack.command.lower():
+        name, args = parse_command_text(args)  # "/news topic drones" → topic drones
+    inv = Invocation(chosen, name, args, workspace, channel, user, admin, page)
+
+    async def work(application: App) -> Reply:
+        return await application.commands.run(inv)
+
+    reply = _run(_with_app(settings, work))
+    if as_json:
+        out.print_json(reply.model_dump_json())
+    else:
+        _print_reply(reply)
+    raise typer.Exit(1 if reply.tone == "error" else 0)
+
+
+@app.command()
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Print the digest and the /topic drones answer, then exit.")
+    ] = False,
+    example: Annotated[Path, typer.Option(help="The summary to load.")] = Path(
+        "examples/us-taiwan-dialogue.yaml"
+    ),
+) -> None:
+    """Load the worked example into a fresh local store and try the chat commands in the terminal."""
+    from bot.adapters.console.repl import run_demo
+
+    settings = _settings()
+    if not example.is_file():
+        raise UsageProblem(f"{example}: example not found (run the demo from the repository folder)")
+    raise typer.Exit(_run(run_demo(settings, example, once=once, console=out)))
+
+
+# -- operating ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done automatically at start)."""
+    from bot.store.migrate import upgrade_database
+
+    settings = _settings()
+    _run(upgrade_database(settings.database_url))
+    out.print(f"database is up to date ({_redact_url(settings.database_url)})", highlight=False)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Print the effective settings (secrets masked) and which platforms are configured."""
+    from bot.core.taxonomy import load_taxonomy
+
+    settings = _settings()
+    data = settings.masked()
+    data["database_url"] = _redact_url(settings.database_url)
+    _print_json(data)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    out.print(f"taxonomy: {len(taxonomy.topics)} topics from {settings.taxonomy_path}", highlight=False)
+    platforms = settings.platforms()
+    out.print("platforms configured: " + (", ".join(platforms) if platforms else "none"), highlight=False)
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: every configured platform in one process, until SIGTERM or Ctrl-C."""
+    from bot.delivery.lock import AlreadyRunning
+    from bot.runner import NoPlatformConfigured, run_bot
+
+    settings = _settings()
+    try:
+        _run(run_bot(settings))
+    except (NoPlatformConfigured, AlreadyRunning) as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _redact_url(url: str) -> str:
+    # user:password@host → user:***@host; the URL is otherwise useful to see.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def main() -> None:
+    """Run the CLI, turning known problems into one-line messages instead of tracebacks."""
+    try:
+        app()
+    except (SettingsError, TaxonomyError, StoreError, QueryError, UsageProblem) as exc:
+        err.print(f"newsbot: {_esc(str(exc))}", style="red", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,74 @@
+"""Ingesting files into the archive: read, validate, tag, store — reporting each file's fate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.core.loader import Loaded, LoadError, expand_paths, load_file
+from bot.core.ports import PutOutcome
+from bot.core.service import NewsService
+
+FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A story that reached the archive, and what storing it did."""
+
+    where: str
+    summary_id: str
+    headline: str
+    outcome: PutOutcome
+    unknown_tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest run did: stored stories and errors, in input order."""
+
+    stored: list[Stored] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    files: int = 0
+
+    def count(self, outcome: PutOutcome) -> int:
+        """Return how many stories had `outcome`."""
+        return sum(1 for s in self.stored if s.outcome == outcome)
+
+
+async def ingest_paths(
+    service: NewsService,
+    paths: Iterable[Path],
+    *,
+    on_file: Callable[[Path], None] | None = None,
+    on_files_found: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Ingest every summary file named or found below the folders named; bad files never stop good ones."""
+    files, errors = expand_paths(paths)
+    report = IngestReport(errors=list(errors), files=len(files))
+    if on_files_found is not None:
+        on_files_found(len(files))
+    pending: list[Loaded] = []
+    for i, path in enumerate(files, start=1):
+        for item in load_file(path):
+            if isinstance(item, LoadError):
+                report.errors.append(item)
+            else:
+                pending.append(item)
+        if on_file is not None:
+            on_file(path)
+        if i % FILES_PER_FLUSH == 0:
+            await _store(service, pending, report)
+            pending = []
+    await _store(service, pending, report)
+    return report
+
+
+async def _store(service: NewsService, loaded: list[Loaded], report: IngestReport) -> None:
+    if not loaded:
+        return
+    result = await service.ingest([item.summary for item in loaded])
+    for item, outcome in zip(loaded, result.outcomes, strict=True):
+        s = item.summary
+        report.stored.append(Stored(item.where, s.id, s.headline, outcome, result.unknown_tags.get(s.id, ())))

@@ -1,0 +1,74 @@
+"""`newsbot run`: every configured platform in one process and event loop, stopped by SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from bot.app import App, Runner, open_app
+from bot.delivery.lock import hold_database
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NoPlatformConfigured(RuntimeError):
+    """`newsbot run` was started without credentials for any platform."""
+
+
+def build_runners(application: App) -> list[Runner]:
+    """Build one runner per configured platform."""
+    settings = application.settings
+    runners: list[Runner] = []
+    if settings.discord.configured:
+        from bot.adapters.discord.bot import DiscordBot
+
+        runners.append(DiscordBot(settings.discord, application.commands))
+    if settings.slack.configured:
+        from bot.adapters.slack.app import SlackBot
+
+        runners.append(SlackBot(settings.slack, application.commands))
+    return runners
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run until a signal asks to stop; a runner that fails stops the others too."""
+    if not settings.platforms():
+        raise NoPlatformConfigured(
+            "newsbot run: no platform is configured. Set NEWSBOT_DISCORD__TOKEN for Discord, or "
+            "NEWSBOT_SLACK__BOT_TOKEN with NEWSBOT_SLACK__SIGNING_SECRET (or NEWSBOT_SLACK__APP_TOKEN) "
+            "for Slack; `newsbot config check` shows what is set."
+        )
+    lock = hold_database(settings.database_url)  # a second bot on one SQLite file is refused here
+    try:
+        await _run_until_stopped(settings)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run_until_stopped(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_app(settings) as application:
+        runners = build_runners(application)
+        if settings.delivery.enabled:
+            from bot.delivery.engine import DeliveryEngine
+
+            runners.append(DeliveryEngine(application, settings.delivery))
+        tasks = [asyncio.create_task(r.run(stop), name=type(r).__name__) for r in runners]
+        log.info("newsbot running: %s", ", ".join(settings.platforms()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    stop.set()
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]  # re-raised for the CLI to report

@@ -1,0 +1,186 @@
+"""The `newsbot` command line as an operator meets it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "us-taiwan-dialogue.yaml"
+ARTICLE = ROOT / "examples" / "us-taiwan-dialogue.txt"
+
+
+@pytest.fixture
+def newsbot(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    env["COLUMNS"] = "200"
+
+    def run(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+            [sys.executable, "-m", "bot", *args],
+            cwd=ROOT,
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+
+
+def test_ingest_is_idempotent_and_reports_a_changed_story(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = newsbot("ingest", str(EXAMPLE))
+    assert first.returncode == 0, first.stderr
+    assert "1 stored, 0 replaced, 0 unchanged, 0 failed" in first.stdout
+    again = newsbot("ingest", str(EXAMPLE))
+    assert "0 stored, 0 replaced, 1 unchanged, 0 failed" in again.stdout
+    changed = yaml.safe_load(EXAMPLE.read_text())
+    changed["lede"] = "A corrected lede."
+    copy = tmp_path / "corrected.yaml"
+    copy.write_text(yaml.safe_dump(changed))
+    replaced = newsbot("ingest", str(copy))
+    assert "replaced its earlier version" in replaced.stdout
+    assert "0 stored, 1 replaced" in replaced.stdout
+
+
+def test_bad_files_are_reported_and_good_ones_still_stored(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(EXAMPLE.read_text())
+    (folder / "syntax.yaml").write_text("headline: x\n  bad: indent\n")
+    (folder / "field.json").write_text(json.dumps({"headline": "x", "published": "2026-01-01T00:00:00"}))
+    result = newsbot("ingest", str(folder), str(tmp_path / "nowhere.yaml"))
+    _no_traceback(result)
+    assert result.returncode == 1
+    assert f"{folder / 'syntax.yaml'}: invalid YAML at line 2" in result.stderr
+    assert f"{folder / 'field.json'}: published: Input should have timezone info" in result.stderr
+    assert f"{tmp_path / 'nowhere.yaml'}: no such file or folder" in result.stderr
+    assert "1 stored" in result.stdout
+    answer = json.loads(newsbot("topic", "drones", "--json").stdout)
+    assert any(m["title"] == "Drone Technology" for m in answer["matches"])
+
+
+def test_topic_json_answers_from_the_archive(newsbot) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    answer = json.loads(newsbot("topic", "drnoes", "--json").stdout)
+    assert set(answer) == {"query", "topic", "suggestions", "matches"}
+    assert answer["topic"] == "drones"
+    first = answer["matches"][0]
+    assert set(first) == {"summary_id", "headline", "title", "text", "url", "published"}
+    assert first["title"] == "Drone Technology"
+    assert "certification" in first["text"]
+    text = newsbot("topic", "drnoes")
+    assert "Showing results for Drones" in text.stdout
+
+
+def test_free_text_falls_back_to_search(newsbot) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    answer = json.loads(newsbot("topic", "pax silica", "--json").stdout)
+    assert answer["topic"] is None
+    assert answer["matches"], "the Pax Silica Declaration is in the example"
+    nothing = json.loads(newsbot("topic", "zebra xylophone", "--json").stdout)
+    assert nothing["matches"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("x" * 20_000, "too long: 20000 characters"), ("   ", "blank"), ("\x07\x1b", "blank")],
+)
+def test_bad_queries_get_a_clear_message(newsbot, query: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("topic", query)
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert message in result.stderr.lower()
+
+
+def test_cmd_runs_commands_as_chat_would(newsbot) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    slack = newsbot("cmd", "--platform", "slack", "--json", "/news topic drones")
+    reply = json.loads(slack.stdout)
+    assert reply["items"][0]["title"] == "Drone Technology"
+    refused = newsbot(
+        "cmd", "--platform", "discord", "--channel", "42", "/schedule daily 08:00 Europe/Berlin"
+    )
+    assert refused.returncode == 1
+    assert "needs the Manage Server permission" in refused.stdout
+    stored = newsbot(
+        "cmd", "--platform", "discord", "--channel", "42", "--admin", "/schedule daily 08:00 Europe/Berlin"
+    )
+    assert stored.returncode == 0, stored.stdout
+    shown = newsbot("cmd", "--platform", "discord", "--channel", "42", "--json", "/schedule show")
+    assert "0 8 * * *" in json.loads(shown.stdout)["text"]
+    assert "Europe/Berlin" in json.loads(shown.stdout)["text"]
+
+
+def test_digest_bodies_for_discord_never_ping(newsbot) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    bodies = json.loads(newsbot("digest", "--platform", "discord", "--json").stdout)
+    assert bodies
+    assert all(b["allowed_mentions"] == {"parse": []} for b in bodies)
+    text = json.dumps(bodies)
+    assert "Taiwan and US Deepen Strategic Tech Partnership" in text
+
+
+def test_render_needs_no_database(newsbot) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("render", str(ARTICLE), "--platform", "slack", "--json")
+    assert result.returncode == 0, result.stderr
+    bodies = json.loads(result.stdout)
+    assert all(b["text"].strip() for b in bodies)
+    assert "Drone Technology" in json.dumps(bodies)
+
+
+def test_demo_once_shows_digest_and_drones(newsbot) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("demo", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "Taiwan and US Deepen Strategic Tech Partnership" in result.stdout
+    assert "Drone Technology" in result.stdout
+
+
+def test_run_without_platform_exits_2(newsbot) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("run")
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert "no platform is configured" in result.stderr
+
+
+def test_config_check_masks_secrets(newsbot) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("config", "check", extra_env={"NEWSBOT_DISCORD__TOKEN": "sekrit-token-value"})
+    assert result.returncode == 0, result.stderr
+    assert "sekrit-token-value" not in result.stdout + result.stderr
+    assert "platforms configured: discord" in result.stdout
+
+
+def test_bad_settings_and_taxonomy_are_one_line_errors(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = newsbot("config", "check", extra_env={"NEWSBOT_SLACK__PORT": "not-a-port"})
+    _no_traceback(port)
+    assert port.returncode == 2
+    assert "slack.port (NEWSBOT_SLACK__PORT)" in port.stderr
+    taxonomy = tmp_path / "topics.yaml"
+    taxonomy.write_text(
+        "topics:\n"
+        "  - {id: drones, label: Drones, synonyms: [drone]}\n"
+        "  - {id: aviation, label: Aviation, synonyms: [drone]}\n"
+    )
+    dup = newsbot("topics", extra_env={"NEWSBOT_TAXONOMY_PATH": str(taxonomy)})
+    _no_traceback(dup)
+    assert dup.returncode == 2
+    assert "drones" in dup.stderr
+    assert "aviation" in dup.stderr
+
+
+def test_schema_is_json_schema(newsbot) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("schema")
+    schema = json.loads(result.stdout)
+    assert "headline" in schema["required"]
+    assert schema["properties"]["published"]["anyOf"][0]["format"] == "date-time"
