@@ -1,0 +1,168 @@
+"""The Slack runner: a slack-bolt AsyncApp served over HTTP (signed requests) or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack.admins import CACHE_SECONDS, AdminCheck
+from bot.adapters.slack.handlers import CommandHandlers, Responder
+from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
+from bot.adapters.slack.sender import make_client
+from bot.core.commands import CommandTable
+from bot.settings import SlackSettings
+
+log = logging.getLogger(__name__)
+
+API_TIMEOUT = 10  # seconds for the app's own Web API calls (auth.test, users.info)
+DRAIN_SECONDS = 10.0  # at shutdown, how long answers already acknowledged may take to reach Slack
+BODY_MAX = 1_000_000  # bytes: slash commands and button payloads are a few kilobytes
+# Errors auth.test gives for a token that will never work; anything else (5xx, network) may pass.
+TOKEN_REJECTED = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+    }
+)
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+class SlackBot:
+    """Serve the /news command and its buttons until asked to stop."""
+
+    def __init__(
+        self,
+        settings: SlackSettings,
+        commands: CommandTable,
+        *,
+        client: AsyncWebClient | None = None,
+        admin_cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
+        check_command_name(settings.command)
+        if not _secret(settings.bot_token):
+            raise SlackSetupError("slack: NEWSBOT_SLACK__BOT_TOKEN is not set")
+        self.socket_mode = settings.socket_mode
+        if not self.socket_mode and not _secret(settings.signing_secret):
+            raise SlackSetupError(
+                "slack: set NEWSBOT_SLACK__SIGNING_SECRET (HTTP mode) or NEWSBOT_SLACK__APP_TOKEN (Socket Mode)"
+            )
+        self.settings = settings
+        self.client = client or make_client(
+            settings.bot_token, settings.api_base, timeout=API_TIMEOUT, retries=True
+        )
+        self.admins = AdminCheck(self.client, settings.admins, ttl=admin_cache_seconds)
+        self.responder = Responder()
+        self.app = AsyncApp(
+            name="newsbot",
+            client=self.client,
+            signing_secret=_secret(settings.signing_secret),
+            # Bolt answers ssl_check before verifying signatures; without it, every request is verified.
+            ssl_check_enabled=False,
+            logger=logging.getLogger("bot.adapters.slack.bolt"),
+        )
+        self.handlers = CommandHandlers(commands, self.admins, self.responder, settings.command)
+        self.handlers.register(self.app)
+        self.port: int | None = None  # the bound HTTP port once started (useful with port 0)
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def web_app(self) -> web.Application:
+        """Return the aiohttp application: POST /slack/events (verified by Bolt) and GET /healthz."""
+        web_app = web.Application(client_max_size=BODY_MAX)
+        web_app.router.add_post(EVENTS_PATH, self._events)
+        web_app.router.add_get("/healthz", self._health)
+        return web_app
+
+    async def _events(self, request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self.app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def start(self) -> None:
+        """Check the token, then listen on HTTP or connect to Socket Mode."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
+        self.client.session = self._session
+        self.responder.session = self._session
+        try:
+            await self._check_token()
+            if self.socket_mode:
+                self._socket = AsyncSocketModeHandler(
+                    self.app, app_token=_secret(self.settings.app_token), web_client=self.client
+                )
+                await self._socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+                log.info("slack: connected in Socket Mode; command %s", self.settings.command)
+            else:
+                self._runner = web.AppRunner(self.web_app(), access_log=None)
+                await self._runner.setup()
+                site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+                await site.start()
+                self.port = int(self._runner.addresses[0][1])
+                log.info(
+                    "slack: listening on %s:%s%s; command %s",
+                    self.settings.host,
+                    self.port,
+                    EVENTS_PATH,
+                    self.settings.command,
+                )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _check_token(self) -> None:
+        try:
+            response = await self.client.auth_test()
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or f"http {exc.response.status_code}")
+            if error in TOKEN_REJECTED:
+                raise SlackSetupError(
+                    f"slack: Slack rejected NEWSBOT_SLACK__BOT_TOKEN ({error}); copy the Bot User OAuth Token "
+                    "(xoxb-…) from the app's OAuth & Permissions page"
+                ) from None
+            log.warning("slack: auth.test failed (%s); starting anyway", error)
+            return
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.warning("slack: auth.test did not complete (%s); starting anyway", type(exc).__name__)
+            return
+        log.info("slack: signed in as %s in %s", response.get("user"), response.get("team"))
+
+    async def close(self) -> None:
+        """Stop listening, disconnect and release the HTTP session; safe to call twice."""
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        await self.handlers.drain(DRAIN_SECONDS)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then shut down cleanly."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()

@@ -1,0 +1,52 @@
+"""`newsbot slack …`: Slack app set-up helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.adapters.slack.manifest import PLACEHOLDER_URL, SlackSetupError, manifest_yaml
+
+slack_app = typer.Typer(help="Slack app set-up.", no_args_is_help=True)
+
+
+@slack_app.callback()
+def _slack() -> None:
+    """Slack app set-up."""  # a callback keeps `slack` a command group even with one command
+
+
+@slack_app.command("manifest")
+def manifest(
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="The bot's public base URL; Slack posts to URL/slack/events."),
+    ] = None,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="For Socket Mode (NEWSBOT_SLACK__APP_TOKEN): no URLs.")
+    ] = False,
+) -> None:
+    """Print the app manifest (YAML) that creates newsbot's Slack app with exactly the scopes it needs."""
+    from bot.settings import load_settings
+
+    if url is not None and socket_mode:
+        typer.echo("newsbot slack manifest: give --url or --socket-mode, not both", err=True)
+        raise typer.Exit(2)
+    config = _config_path()
+    command = load_settings(config).slack.command
+    if url is None and not socket_mode:
+        typer.echo(f"(no --url given: using the placeholder {PLACEHOLDER_URL}; replace it)", err=True)
+    try:
+        text = manifest_yaml(url=url or PLACEHOLDER_URL, socket_mode=socket_mode, command=command)
+    except SlackSetupError as exc:
+        typer.echo(f"newsbot slack manifest: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(text, nl=False)
+
+
+def _config_path() -> Path | None:
+    # The top-level --config option is stored by bot.cli (imported late: bot.cli imports this module).
+    from bot.cli import state
+
+    return state.config

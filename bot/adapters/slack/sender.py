@@ -1,0 +1,107 @@
+"""Post rendered messages to Slack channels with chat.postMessage, reporting what happened."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.ports import Failed, RetryLater, SendOutcome, Sent
+
+log = logging.getLogger(__name__)
+
+DELIVERY_EVENT = "newsbot_delivery"  # message metadata event_type: which delivery a post carries
+TRANSIENT_BACKOFF = 5.0  # seconds: a hint for 5xx, timeouts and Slack's own "try again" errors
+DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After (Slack always sends one; be safe)
+SEND_TIMEOUT = 15  # seconds for one chat.postMessage call
+# Error codes Slack documents as passing conditions; every other error code is final for this message.
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+# Keys of a rendered body that chat.postMessage receives; anything else (e.g. link_names) is dropped.
+BODY_KEYS = ("text", "blocks", "unfurl_links", "unfurl_media", "thread_ts", "reply_broadcast")
+
+
+def _secret(value: SecretStr | str) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def make_client(
+    token: SecretStr | str | None, api_base: str, *, timeout: int = SEND_TIMEOUT, retries: bool = False
+) -> AsyncWebClient:
+    """Build an AsyncWebClient for `api_base`; without `retries` no request is ever repeated silently."""
+    base = api_base if api_base.endswith("/") else api_base + "/"
+    return AsyncWebClient(
+        token=_secret(token) if token is not None else None,
+        base_url=base,
+        timeout=timeout,
+        # slack_sdk's default retries a failed connection once; a repeated postMessage can post twice,
+        # so the sender decides about retries itself (the outbox retries with the same key).
+        retry_handlers=None if retries else [],
+    )
+
+
+class SlackSender:
+    """The Slack side of delivery: one chat.postMessage per body, tagged with the delivery key."""
+
+    platform = "slack"
+
+    def __init__(
+        self,
+        bot_token: SecretStr | str,
+        *,
+        api_base: str = "https://slack.com/api/",
+        client: AsyncWebClient | None = None,
+    ) -> None:
+        self.client = client if client is not None else make_client(bot_token, api_base)
+        if client is not None and not client.token:
+            client.token = _secret(bot_token)
+
+    async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
+        """Post `body` to `channel`; say Sent(ts), RetryLater(after) or Failed(reason), never raise."""
+        args: dict[str, Any] = {k: body[k] for k in BODY_KEYS if k in body}
+        args["channel"] = channel
+        args["metadata"] = {"event_type": DELIVERY_EVENT, "event_payload": {"delivery": key}}
+        try:
+            response = await self.client.api_call("chat.postMessage", json=args)
+        except SlackApiError as exc:
+            return _outcome_of(exc, channel)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # The request may or may not have reached Slack; the delivery key in the metadata lets
+            # an operator reconcile a rare double post.
+            log.warning("slack: chat.postMessage to %s did not complete: %s", channel, type(exc).__name__)
+            return RetryLater(TRANSIENT_BACKOFF, f"network: {type(exc).__name__}")
+        except Exception as exc:  # a sender never raises: anything unexpected is reported, not thrown
+            log.exception("slack: chat.postMessage to %s failed unexpectedly", channel)
+            return Failed(f"unexpected error: {type(exc).__name__}")
+        ts = response.get("ts") if isinstance(response.data, dict) else None
+        return Sent(str(ts or ""))
+
+
+def _outcome_of(exc: SlackApiError, channel: str) -> SendOutcome:
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = response.data if isinstance(response.data, dict) else {}
+    error = str(data.get("error") or f"http {status}")
+    if status == 429 or error == "ratelimited":
+        after = _retry_after(response.headers)
+        log.info("slack: rate limited posting to %s; retry after %.0fs", channel, after)
+        return RetryLater(after, "rate limited by Slack", rate_limited=True)
+    if status >= 500 or error in TRANSIENT_ERRORS:
+        log.warning("slack: chat.postMessage to %s: passing failure (%s)", channel, error)
+        return RetryLater(TRANSIENT_BACKOFF, f"Slack error: {error}")
+    detail = ", ".join(str(m) for m in (data.get("response_metadata") or {}).get("messages", [])[:3])
+    log.warning("slack: chat.postMessage to %s refused: %s %s", channel, error, detail)
+    return Failed(error + (f" ({detail})" if detail else ""))
+
+
+def _retry_after(headers: Any) -> float:
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
+    except (AttributeError, TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER

@@ -1,0 +1,128 @@
+"""SlackSender through the real slack_sdk client against the fake: outcomes, metadata, rate limits."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from bot.adapters.slack.render import render_reply
+from bot.adapters.slack.sender import SlackSender
+from bot.core.ports import Failed, RetryLater, Sent
+from bot.core.reply import Item, Reply
+from tests.adapters.slack.conftest import FakeClock
+from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+
+BODY = render_reply(
+    Reply(title="Drones", items=[Item(title="Drone Technology", text="Certification <!channel>")])
+)[0]
+
+
+def sender(slack: FakeSlack, token: str = BOT_TOKEN) -> SlackSender:
+    return SlackSender(SecretStr(token), api_base=slack.api_base)
+
+
+async def test_posts_blocks_fallback_text_and_the_delivery_key(slack: FakeSlack) -> None:
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="digest:C0NEWS:2026-11-24")
+
+    assert isinstance(outcome, Sent)
+    [posted] = slack.posted
+    assert outcome.message_id == posted.ts
+    assert posted.channel == "C0NEWS"
+    assert posted.body["blocks"] == BODY["blocks"]
+    assert posted.body["text"] == BODY["text"]
+    assert posted.body["metadata"] == {
+        "event_type": "newsbot_delivery",
+        "event_payload": {"delivery": "digest:C0NEWS:2026-11-24"},
+    }
+    assert "link_names" not in posted.body
+    [call] = slack.calls_to("chat.postMessage")
+    assert call.headers["Authorization"] == f"Bearer {BOT_TOKEN}"
+
+
+async def test_link_names_in_a_body_is_never_sent(slack: FakeSlack) -> None:
+    await sender(slack).send("C0NEWS", {**BODY, "link_names": True}, key="k")
+
+    assert "link_names" not in slack.calls_to("chat.postMessage")[0].params
+
+
+async def test_a_429_is_reported_with_retry_after_and_the_retry_posts_once(slack: FakeSlack) -> None:
+    slack.rate_limit_next("chat.postMessage", retry_after=7)
+    out = sender(slack)
+
+    first = await out.send("C0NEWS", dict(BODY), key="alert:1")
+
+    assert first == RetryLater(7.0, "rate limited by Slack", rate_limited=True)
+    assert slack.posted == []
+    assert len(slack.calls_to("chat.postMessage")) == 1  # slack_sdk did not retry behind our back
+
+    second = await out.send("C0NEWS", dict(BODY), key="alert:1")
+
+    assert isinstance(second, Sent)
+    assert [p.body["metadata"]["event_payload"]["delivery"] for p in slack.posted] == ["alert:1"]
+
+
+async def test_the_fakes_per_channel_and_workspace_limits_answer_real_429s(clock: FakeClock) -> None:
+    limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=3)
+    async with FakeSlack(clock=clock, limits=limits, channels={"C1", "C2", "C3", "C4"}) as slack:
+        out = sender(slack)
+        assert isinstance(await out.send("C1", dict(BODY), key="a"), Sent)
+        again = await out.send("C1", dict(BODY), key="b")
+        assert again == RetryLater(1.0, "rate limited by Slack", rate_limited=True)
+        assert isinstance(await out.send("C2", dict(BODY), key="c"), Sent)
+        clock.advance(1.0)
+        assert isinstance(await out.send("C1", dict(BODY), key="b"), Sent)
+        capped = await out.send("C3", dict(BODY), key="d")
+        assert isinstance(capped, RetryLater)
+        assert capped.rate_limited
+        assert capped.after == 59.0
+        clock.advance(59.0)
+        assert isinstance(await out.send("C3", dict(BODY), key="d"), Sent)
+        assert [p.channel for p in slack.posted] == ["C1", "C2", "C1", "C3"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "msg_too_long",
+        "invalid_blocks",
+    ],
+)
+async def test_final_errors_fail_for_good(slack: FakeSlack, error: str) -> None:
+    slack.fail_next("chat.postMessage", error)
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, Failed)
+    assert outcome.reason.startswith(error)
+
+
+async def test_an_unknown_channel_and_a_wrong_token_fail(slack: FakeSlack) -> None:
+    assert await sender(slack).send("C0NOWHERE", dict(BODY), key="k") == Failed("channel_not_found")
+    assert await sender(slack, "xoxb-wrong").send("C0NEWS", dict(BODY), key="k") == Failed("invalid_auth")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, "internal"), (503, "unavailable"), (200, "internal_error")]
+)
+async def test_server_trouble_is_retried_later(slack: FakeSlack, status: int, error: str) -> None:
+    slack.fail_next("chat.postMessage", error, status=status)
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, RetryLater)
+    assert not outcome.rate_limited
+    assert outcome.after > 0
+
+
+async def test_an_unreachable_slack_is_retried_later_not_raised() -> None:
+    async with FakeSlack() as gone:
+        base = gone.api_base
+    outcome = await SlackSender(BOT_TOKEN, api_base=base).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason.startswith("network")

@@ -1,0 +1,398 @@
+"""A loopback Slack: the Web API methods newsbot calls, response_url and incoming-webhook endpoints.
+
+Serves aiohttp on 127.0.0.1 port 0 and records every request, so tests assert on exactly what the
+real slack_sdk / slack-bolt clients sent. Errors, 429s and rate limits can be injected; the rate
+limits use an injectable clock so tests advance time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
+APP_TOKEN = "xapp-fake-app-token-0123456789"
+TEAM_ID = "T0FAKE"
+BOT_USER = "U0BOT"
+
+
+@dataclass
+class Call:
+    """One request to the fake: Web API method (or "response"/"webhook"), arguments and headers."""
+
+    method: str
+    http_method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    path: str
+    at: float  # time.perf_counter() on arrival, for the benchmark
+
+
+@dataclass
+class Posted:
+    """A message chat.postMessage accepted."""
+
+    channel: str
+    ts: str
+    body: dict[str, Any]
+
+
+@dataclass
+class _Injected:
+    status: int
+    error: str
+    retry_after: int | None = None
+
+
+@dataclass
+class RateLimits:
+    """Slack's chat.postMessage limits: about one message per second per channel, and a workspace cap."""
+
+    per_channel_interval: float | None = None  # seconds between messages in one channel (Slack: ~1)
+    workspace_per_minute: int | None = None
+
+
+@dataclass
+class FakeSlack:
+    """The fake server; use `async with FakeSlack() as slack:` and point clients at `slack.api_base`."""
+
+    tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
+    app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
+    channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0NEWS"})
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    limits: RateLimits = field(default_factory=RateLimits)
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.calls: list[Call] = []
+        self.posted: list[Posted] = []
+        self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.first_response_at: dict[str, float] = {}  # response_url id → perf_counter of its first body
+        self.webhook_posts: list[dict[str, Any]] = []
+        self._injected: dict[str, deque[_Injected]] = defaultdict(deque)
+        self._last_in_channel: dict[str, float] = {}
+        self._workspace_window: deque[float] = deque()
+        self._ts = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self._envelopes = itertools.count(1)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{rid}", self._response)
+        app.router.add_post("/webhook/{hook:.*}", self._webhook)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in self.sockets:
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base(self) -> str:
+        """Return http://127.0.0.1:PORT."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """Return the Web API base URL to give AsyncWebClient(base_url=…)."""
+        return f"{self.base}/api/"
+
+    def response_url(self, rid: str) -> str:
+        """Return a response_url whose bodies are recorded under `rid`."""
+        return f"{self.base}/response/{rid}"
+
+    def webhook_url(self, hook: str = "T0FAKE/B0HOOK/secretpart") -> str:
+        """Return an incoming-webhook URL on the fake."""
+        return f"{self.base}/webhook/{hook}"
+
+    # -- injection -----------------------------------------------------------------------------
+
+    def fail_next(
+        self, method: str, error: str, *, status: int = 200, retry_after: int | None = None
+    ) -> None:
+        """Make the next call of `method` (or "webhook") fail with `error` and HTTP `status`."""
+        self._injected[method].append(_Injected(status, error, retry_after))
+
+    def rate_limit_next(self, method: str, retry_after: int) -> None:
+        """Make the next call of `method` answer 429 with Retry-After."""
+        self.fail_next(method, "ratelimited", status=429, retry_after=retry_after)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Return the recorded calls of one method."""
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for_responses(
+        self, rid: str, count: int = 1, within: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` bodies arrived at response_url `rid` and return them."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.responses[rid]) >= count)
+        return self.responses[rid]
+
+    async def wait_for_socket(self, within: float = 10.0) -> web.WebSocketResponse:
+        """Wait until a Socket Mode client is connected and return its connection."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: any(not ws.closed for ws in self.sockets))
+        return next(ws for ws in self.sockets if not ws.closed)
+
+    async def push_envelope(self, kind: str, payload: dict[str, Any], within: float = 10.0) -> dict[str, Any]:
+        """Send a Socket Mode envelope (e.g. "slash_commands") and return the client's acknowledgement."""
+        ws = await self.wait_for_socket(within)
+        envelope_id = f"env-{next(self._envelopes)}"
+        await ws.send_json(
+            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
+        )
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: envelope_id in self.socket_acks)
+        return self.socket_acks[envelope_id]
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request, method: str) -> Call:
+        raw = await request.read()
+        params: dict[str, Any] = dict(request.query)
+        ctype = request.content_type
+        if raw:
+            if ctype == "application/json":
+                params.update(json.loads(raw))
+            else:
+                params.update(parse_qsl(raw.decode(), keep_blank_values=True))
+        call = Call(method, request.method, params, dict(request.headers), request.path, time.perf_counter())
+        self.calls.append(call)
+        return call
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _take_injected(self, method: str) -> _Injected | None:
+        queue = self._injected.get(method)
+        return queue.popleft() if queue else None
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        call = await self._record(request, method)
+        injected = self._take_injected(method)
+        if injected is not None:
+            return _error(injected.error, injected.status, injected.retry_after)
+        auth = call.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else call.params.get("token", "")
+        if method == "api.test":
+            return _ok({})
+        if method == "apps.connections.open":
+            if token not in self.app_tokens:
+                return _error("invalid_auth")
+            return _ok({"url": f"ws://127.0.0.1:{self.port}/socket"})
+        if token not in self.tokens:
+            return _error("not_authed" if not token else "invalid_auth")
+        if method == "auth.test":
+            return _ok(
+                {
+                    "url": "https://fake.slack.test/",
+                    "team": "Fake Team",
+                    "user": "newsbot",
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER,
+                    "bot_id": "B0BOT",
+                    "is_enterprise_install": False,
+                }
+            )
+        if method == "users.info":
+            user = self.users.get(str(call.params.get("user", "")))
+            if user is None:
+                return _error("user_not_found")
+            return _ok({"user": {"id": call.params["user"], "team_id": TEAM_ID, **user}})
+        if method == "chat.postMessage":
+            return self._post_message(call)
+        return _error("unknown_method", 404)
+
+    def _post_message(self, call: Call) -> web.Response:
+        channel = str(call.params.get("channel", ""))
+        if channel not in self.channels:
+            return _error("channel_not_found")
+        blocks = call.params.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if not call.params.get("text") and not blocks:
+            return _error("no_text")
+        wait = self._rate_wait(channel)
+        if wait is not None:
+            return _error("ratelimited", 429, wait)
+        ts = f"1700000000.{next(self._ts):06d}"
+        body = {k: v for k, v in call.params.items() if k not in {"channel", "token"}}
+        if blocks is not None:
+            body["blocks"] = blocks
+        self.posted.append(Posted(channel, ts, body))
+        return _ok({"channel": channel, "ts": ts, "message": {"text": body.get("text", ""), "ts": ts}})
+
+    def _rate_wait(self, channel: str) -> int | None:
+        now = self.clock()
+        interval = self.limits.per_channel_interval
+        if interval is not None:
+            last = self._last_in_channel.get(channel)
+            if last is not None and now - last < interval:
+                return max(1, math.ceil(interval - (now - last)))
+        cap = self.limits.workspace_per_minute
+        if cap is not None:
+            window = self._workspace_window
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= cap:
+                return max(1, math.ceil(60 - (now - window[0])))
+            window.append(now)
+        self._last_in_channel[channel] = now
+        return None
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0NEWSBOT"}}
+        )
+        await self._notify()
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if "envelope_id" in data:
+                    self.socket_acks[data["envelope_id"]] = data
+                    await self._notify()
+        return ws
+
+    async def _response(self, request: web.Request) -> web.Response:
+        call = await self._record(request, "response")
+        self.responses[request.match_info["rid"]].append(call.params)
+        self.first_response_at.setdefault(request.match_info["rid"], call.at)
+        await self._notify()
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        call = await self._record(request, "webhook")
+        injected = self._take_injected("webhook")
+        if injected is not None:
+            headers = {"Retry-After": str(injected.retry_after)} if injected.retry_after is not None else {}
+            return web.Response(status=injected.status, text=injected.error, headers=headers)
+        if not call.params.get("text") and not call.params.get("blocks"):
+            return web.Response(status=400, text="no_text")
+        self.webhook_posts.append(call.params)
+        await self._notify()
+        return web.Response(text="ok", content_type="text/plain")
+
+
+def _ok(data: dict[str, Any]) -> web.Response:
+    return web.json_response({"ok": True, **data})
+
+
+def _error(error: str, status: int = 200, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if status >= 500:
+        return web.Response(
+            status=status, text=f"{status} {error}", headers=headers, content_type="text/plain"
+        )
+    return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+
+
+SIGNING_SECRET = "fake-signing-secret-abcdef0123456789"
+
+
+def signed_headers(
+    body: str, secret: str = SIGNING_SECRET, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """Return the headers Slack sends with a request: v0= HMAC-SHA256 of "v0:{ts}:{body}"."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def slash_command(
+    text: str,
+    response_url: str,
+    *,
+    command: str = "/news",
+    user: str = "U0ALICE",
+    channel: str = "C0NEWS",
+    team: str = TEAM_ID,
+) -> str:
+    """Return the form-encoded body of a slash command as Slack posts it."""
+    return urlencode(
+        {
+            "token": "deprecated-verification-token",
+            "team_id": team,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "news",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0NEWSBOT",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def block_action(
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0NEWS",
+    ephemeral: bool = True,
+) -> str:
+    """Return the form-encoded body of a button press (block_actions) as Slack posts it."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "fake"},
+        "user": {"id": user, "team_id": TEAM_ID},
+        "api_app_id": "A0NEWSBOT",
+        "token": "deprecated-verification-token",
+        "container": {"type": "message", "is_ephemeral": ephemeral, "channel_id": channel},
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel, "name": "news"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "newsbot_actions",
+                "value": value,
+                "action_ts": "1700000000.000001",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
