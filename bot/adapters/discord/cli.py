@@ -1,0 +1,110 @@
+"""`newsbot discord …`: register the slash commands now, and print the invite URL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from bot.adapters.discord.errors import DiscordError
+from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.adapters.discord.commands import SyncResult
+
+# discord.py and aiohttp are imported inside the commands: every other `newsbot` command starts faster.
+
+discord_app = typer.Typer(
+    help="The Discord bot: command registration and the invite link.", no_args_is_help=True
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    # Honour `newsbot --config FILE discord …`: the main CLI keeps the chosen file in its state.
+    config: Path | None = None
+    try:
+        from bot.cli import state
+
+        config = state.config
+    except ImportError:  # pragma: no cover - only when this Typer is used on its own
+        config = None
+    return load_settings(config)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"newsbot: {escape(message)}", style="red", highlight=False)
+    return typer.Exit(code)
+
+
+async def _sync(settings: Settings) -> list[SyncResult]:
+    import discord
+
+    from bot.adapters.discord.bot import discord_endpoints, login, quiet_voice_warnings
+    from bot.adapters.discord.commands import sync_commands
+    from bot.app import open_app
+
+    token = settings.discord.token.get_secret_value().strip() if settings.discord.token else ""
+    async with open_app(settings) as application:
+        with discord_endpoints(settings.discord.api_base):
+            quiet_voice_warnings()
+            client = discord.Client(intents=discord.Intents.none())
+            try:
+                await login(client, token, settings.discord.api_base)
+                app_id = client.application_id
+                if app_id is None:
+                    raise DiscordError("Discord did not report the application id")
+                return await sync_commands(
+                    client.http, app_id, application.commands.specs(), settings.discord.guild_ids
+                )
+            finally:
+                await client.close()
+
+
+@discord_app.command("sync")
+def sync() -> None:
+    """Register the slash commands now: in NEWSBOT_DISCORD__GUILD_IDS (instantly) or globally."""
+    settings = _settings()
+    if not settings.discord.configured:
+        raise _fail("no Discord token: set NEWSBOT_DISCORD__TOKEN")
+    try:
+        results = asyncio.run(_sync(settings))
+    except DiscordError as exc:
+        raise _fail(str(exc), 1) from None
+    for r in results:
+        where = (
+            "globally (Discord may take up to an hour to show changes)"
+            if r.scope == "global"
+            else f"in {r.scope}"
+        )
+        out.print(f"registered {r.count} commands {where}", highlight=False)
+
+
+@discord_app.command("invite-url")
+def invite(
+    application_id: Annotated[
+        int | None,
+        typer.Option(
+            "--application-id", min=1, help="The application id; looked up with the bot token when omitted."
+        ),
+    ] = None,
+) -> None:
+    """Print the URL that adds newsbot to a server (scopes bot + applications.commands, minimal permissions)."""
+    from bot.adapters.discord.invite import fetch_application_id, invite_url
+
+    if application_id is None:
+        settings = _settings()
+        if settings.discord.token is None or not settings.discord.token.get_secret_value().strip():
+            raise _fail("give --application-id, or set NEWSBOT_DISCORD__TOKEN so newsbot can look it up")
+        try:
+            application_id = asyncio.run(
+                fetch_application_id(settings.discord.api_base, settings.discord.token)
+            )
+        except DiscordError as exc:
+            raise _fail(str(exc), 1) from None
+    out.print(invite_url(application_id), highlight=False, soft_wrap=True)

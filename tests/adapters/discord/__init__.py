@@ -1,0 +1,1 @@
+"""Tests for the Discord adapter, run against the loopback Discord in tests/fakes/discord.py."""

@@ -1,0 +1,61 @@
+"""`newsbot run` as a process, Discord only, against the loopback Discord: SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.fakes.discord import GUILD_ID, TOKEN, FakeDiscord
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def bot_env(fake: FakeDiscord, tmp_path: Path, token: str = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(
+        NEWSBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'newsbot.db'}",
+        NEWSBOT_DISCORD__TOKEN=token,
+        NEWSBOT_DISCORD__API_BASE=fake.api_base,
+        NEWSBOT_DISCORD__GATEWAY_URL=fake.gateway_url,
+        NEWSBOT_DISCORD__GUILD_IDS=str(GUILD_ID),
+    )
+    return env
+
+
+async def start(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def test_sigterm_stops_newsbot_run_cleanly(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        proc = await start(bot_env(fake, tmp_path))
+        try:
+            await asyncio.wait_for(fake.identified.wait(), 60)
+            await fake.wait_for(lambda: bool(fake.requests_to("PUT", r"/commands$")))
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(proc.communicate(), 15)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, stderr.decode()
+        assert "Traceback" not in stderr.decode()
+        await fake.wait_for(lambda: not fake._sockets)
+
+
+async def test_newsbot_run_with_a_refused_token_fails_without_printing_it(tmp_path: Path) -> None:
+    secret = "refused-token-value-123"
+    async with FakeDiscord() as fake:
+        proc = await start(bot_env(fake, tmp_path, token=secret))
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    output = stdout.decode() + stderr.decode()
+    assert proc.returncode != 0
+    assert "Discord refused the token (401 Unauthorized): check NEWSBOT_DISCORD__TOKEN" in output
+    assert secret not in output
+    assert fake.identify is None

@@ -1,0 +1,852 @@
+"""A loopback Discord: the REST routes and the gateway websocket discord.py really uses, recording every request.
+
+Start it with `async with FakeDiscord() as fake:`, point the client at `fake.api_base` and `fake.gateway_url`,
+then dispatch interactions with `await fake.interact(payload)` and assert on `fake.requests`.
+
+Channel posts (POST /channels/{id}/messages) behave like Discord's: a global limit per second, a per-channel
+bucket with real `X-RateLimit-*` headers and 429 bodies, `nonce` + `enforce_nonce` deduplication, and
+failures that tests can inject per channel. Time comes from `clock`, so tests can move it without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+TOKEN = "fake-bot-token"
+APPLICATION_ID = 1100000000000000001
+BOT_USER_ID = 1100000000000000002
+GUILD_ID = 1200000000000000001
+CHANNEL_ID = 1300000000000000001
+USER_ID = 1400000000000000001
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+MANAGE_GUILD = 1 << 5
+SEND_MESSAGES = 1 << 11
+VIEW_CHANNEL = 1 << 10
+EMBED_LINKS = 1 << 14
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+CHANNEL_BUCKET = "8d9c4b2f1a3e6d7c"  # Discord returns one opaque hash per route; channels share it
+RATE_LIMITED = "You are being rate limited."
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    at: float
+
+
+RECORDED = web.RequestKey("recorded", Recorded)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    count: int = 0
+    reset_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Failure:
+    status: int
+    times: int
+    retry_after: float = 1.0
+    is_global: bool = False
+
+
+@dataclass(slots=True)
+class _Sent:
+    message: dict[str, Any]
+    at: float
+
+
+@dataclass(slots=True)
+class _Interaction:
+    payload: dict[str, Any]
+    sent_at: float
+    answered: asyncio.Future[Recorded]
+    responses: list[Recorded] = field(default_factory=list)
+
+
+class FakeDiscord:
+    """An aiohttp server on 127.0.0.1 that speaks enough Discord for discord.py and newsbot."""
+
+    def __init__(
+        self,
+        *,
+        token: str = TOKEN,
+        guild_ids: tuple[int, ...] = (GUILD_ID,),
+        clock: Callable[[], float] = time.monotonic,
+        global_limit: int | None = 50,
+        channel_limit: int | None = 5,
+        channel_window: float = 5.0,
+        nonce_ttl: float = 300.0,
+        heartbeat_interval_ms: int = 41_250,
+    ) -> None:
+        self.token = token
+        self.guild_ids = guild_ids
+        self.clock = clock
+        self.global_limit = global_limit
+        self.channel_limit = channel_limit
+        self.channel_window = channel_window
+        self.nonce_ttl = nonce_ttl
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.requests: list[Recorded] = []
+        self.global_commands: list[dict[str, Any]] = []
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.channel_messages: dict[str, list[dict[str, Any]]] = {}
+        self.identify: dict[str, Any] | None = None
+        self.identified = asyncio.Event()
+        self.heartbeats = 0
+        self._ids = itertools.count(1500000000000000001)
+        self._seq = itertools.count(1)
+        self._global_window: deque[float] = deque()
+        self._buckets: dict[str, _Bucket] = {}
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._nonces: dict[tuple[str, str], _Sent] = {}
+        self._interactions: dict[str, _Interaction] = {}  # by token
+        self._webhook_messages: dict[str, dict[str, Any]] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        app = web.Application(middlewares=[self._record])
+        r = app.router
+        r.add_get("/api/v10/users/@me", self._users_me)
+        r.add_get("/api/v10/oauth2/applications/@me", self._application)
+        r.add_get("/api/v10/applications/@me", self._application)
+        r.add_get("/api/v10/gateway", self._gateway)
+        r.add_get("/api/v10/gateway/bot", self._gateway)
+        r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
+        r.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", self._put_commands)
+        r.add_post("/api/v10/interactions/{id}/{token}/callback", self._callback)
+        r.add_post("/api/v10/webhooks/{app}/{token}", self._webhook_post)
+        r.add_get("/api/v10/webhooks/{app}/{token}/messages/{message}", self._webhook_get)
+        r.add_patch("/api/v10/webhooks/{app}/{token}/messages/{message}", self._webhook_patch)
+        r.add_delete("/api/v10/webhooks/{app}/{token}/messages/{message}", self._webhook_delete)
+        r.add_post("/api/v10/channels/{channel}/messages", self._channel_post)
+        r.add_get("/gateway", self._ws)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        """Close the gateway sockets and stop listening."""
+        for ws in list(self._sockets):
+            await ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """Return http://127.0.0.1:PORT."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """Return the REST base (what discord.py's Route.BASE and NEWSBOT_DISCORD__API_BASE take)."""
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """Return the gateway websocket URL."""
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    def webhook_url(self, webhook_id: int = 1600000000000000001, token: str = "hook-token") -> str:  # noqa: S107 - a fake's fixed value
+        """Return an incoming-webhook URL on the fake."""
+        return f"{self.api_base}/webhooks/{webhook_id}/{token}"
+
+    # -- test controls ----------------------------------------------------------------------------
+
+    def fail(
+        self,
+        channel: str | int,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float = 1.23,
+        is_global: bool = False,
+    ) -> None:
+        """Make the next `times` posts to `channel` answer `status` (429 with `retry_after`)."""
+        self._failures.setdefault(str(channel), deque()).append(
+            _Failure(status, times, retry_after, is_global)
+        )
+
+    def fail_webhook(
+        self, webhook_id: int, status: int, *, times: int = 1, retry_after: float = 1.23
+    ) -> None:
+        """Make the next `times` executions of incoming webhook `webhook_id` answer `status`."""
+        self.fail(f"webhook:{webhook_id}", status, times=times, retry_after=retry_after)
+
+    def requests_to(self, method: str, pattern: str) -> list[Recorded]:
+        """Return recorded requests whose method matches and whose path matches the regex `pattern`."""
+        rx = re.compile(pattern)
+        return [r for r in self.requests if r.method == method and rx.search(r.path)]
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until `predicate()` holds (re-checked after every request); fail after `within` seconds."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), within)
+
+    def responses(self, interaction_token: str) -> list[Recorded]:
+        """Return the callback and webhook requests made for one interaction, in order."""
+        return list(self._interactions[interaction_token].responses)
+
+    async def interact(self, payload: dict[str, Any], *, within: float = 10.0) -> Recorded:
+        """Dispatch INTERACTION_CREATE and return the interaction callback once it arrives."""
+        future = self.send_interaction(payload)
+        return await asyncio.wait_for(future, within)
+
+    def send_interaction(self, payload: dict[str, Any]) -> asyncio.Future[Recorded]:
+        """Dispatch INTERACTION_CREATE; the future resolves with the interaction's callback request."""
+        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._interactions[payload["token"]] = _Interaction(payload, time.perf_counter(), future)
+        asyncio.get_running_loop().create_task(self.dispatch("INTERACTION_CREATE", payload))
+        return future
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a DISPATCH event to every connected gateway session."""
+        if not self._sockets:
+            raise RuntimeError("no gateway session is connected")
+        frame = json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
+        for ws in list(self._sockets):
+            await ws.send_str(frame)
+
+    # -- payload builders -------------------------------------------------------------------------
+
+    def user(self, user_id: int = USER_ID, name: str = "reader") -> dict[str, Any]:
+        """Return a user object."""
+        return {
+            "id": str(user_id),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name.title(),
+            "avatar": None,
+            "bot": False,
+            "public_flags": 0,
+        }
+
+    def bot_user(self) -> dict[str, Any]:
+        """Return the bot's own user object."""
+        return {**self.user(BOT_USER_ID, "newsbot"), "bot": True, "verified": True, "mfa_enabled": False}
+
+    def interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        guild_id: int | None = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
+        user_id: int = USER_ID,
+        permissions: int = VIEW_CHANNEL | SEND_MESSAGES,
+        message: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Return an INTERACTION_CREATE payload as Discord sends it, in a guild or (guild_id None) a DM."""
+        token = "itok-" + secrets.token_hex(12)
+        payload: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "application_id": str(APPLICATION_ID),
+            "type": kind,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "app_permissions": str(VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS),
+            "entitlements": [],
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "channel_id": str(channel_id),
+        }
+        if guild_id is not None:
+            payload.update(
+                guild_id=str(guild_id),
+                guild={"id": str(guild_id), "locale": "en-US", "features": []},
+                guild_locale="en-US",
+                context=0,
+                authorizing_integration_owners={"0": str(guild_id)},
+                channel={
+                    "id": str(channel_id),
+                    "type": 0,
+                    "guild_id": str(guild_id),
+                    "name": "news",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                    "topic": None,
+                    "last_message_id": None,
+                    "rate_limit_per_user": 0,
+                    "flags": 0,
+                    "permissions": str(permissions),
+                },
+                member={
+                    "user": self.user(user_id),
+                    "roles": [],
+                    "joined_at": "2026-01-01T00:00:00+00:00",
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                    "pending": False,
+                    "nick": None,
+                    "avatar": None,
+                    "premium_since": None,
+                    "communication_disabled_until": None,
+                    "permissions": str(permissions),
+                },
+            )
+        else:
+            payload.update(
+                context=1,
+                authorizing_integration_owners={"0": str(user_id)},
+                channel={"id": str(channel_id), "type": 1, "recipients": [self.user(user_id)], "flags": 0},
+                user=self.user(user_id),
+            )
+        if message is not None:
+            payload["message"] = message
+        return payload
+
+    def slash(self, name: str, options: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Return an APPLICATION_COMMAND interaction for `/name` with typed options."""
+        data: dict[str, Any] = {"id": str(self._command_id(name)), "name": name, "type": 1}
+        if options:
+            data["options"] = [
+                {"name": k, "type": 5 if isinstance(v, bool) else 3, "value": v} for k, v in options.items()
+            ]
+        if kwargs.get("guild_id", GUILD_ID) is not None:
+            data["guild_id"] = str(kwargs.get("guild_id", GUILD_ID))
+        return self.interaction(2, data, **kwargs)
+
+    def autocomplete(self, name: str, option: str, value: str, **kwargs: Any) -> dict[str, Any]:
+        """Return an APPLICATION_COMMAND_AUTOCOMPLETE interaction with `option` focused."""
+        data = {
+            "id": str(self._command_id(name)),
+            "name": name,
+            "type": 1,
+            "options": [{"name": option, "type": 3, "value": value, "focused": True}],
+        }
+        return self.interaction(4, data, **kwargs)
+
+    def button(self, custom_id: str, message: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Return a MESSAGE_COMPONENT interaction: someone pressed the button `custom_id` on `message`."""
+        return self.interaction(3, {"custom_id": custom_id, "component_type": 2}, message=message, **kwargs)
+
+    def _command_id(self, name: str) -> int:
+        for cmd in [*self.global_commands, *itertools.chain.from_iterable(self.guild_commands.values())]:
+            if cmd["name"] == name:
+                return int(cmd["id"])
+        return 1700000000000000001
+
+    def message(
+        self, channel_id: str, body: dict[str, Any], *, webhook_id: str | None = None
+    ) -> dict[str, Any]:
+        """Return the message object Discord would store for a create-message body."""
+        msg: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "channel_id": str(channel_id),
+            "type": 0 if webhook_id is None else 20,
+            "content": body.get("content") or "",
+            "embeds": [{**e, "type": "rich"} for e in body.get("embeds") or []],
+            "components": _components(body.get("components") or []),
+            "attachments": [],
+            "author": self.bot_user(),
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "pinned": False,
+            "flags": int(body.get("flags") or 0),
+        }
+        if webhook_id is not None:
+            msg["webhook_id"] = webhook_id
+            msg["application_id"] = str(APPLICATION_ID)
+        if body.get("nonce") is not None:
+            msg["nonce"] = body["nonce"]
+        return msg
+
+    # -- HTTP plumbing ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _record(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json" and raw:
+                body = json.loads(raw)
+            elif raw:
+                body = raw.decode("utf-8", "replace")
+        rec = Recorded(
+            request.method,
+            request.path,
+            dict(request.query),
+            body,
+            dict(request.headers),
+            time.perf_counter(),
+        )
+        if request.path != "/gateway":
+            self.requests.append(rec)
+        request[RECORDED] = rec
+        try:
+            response: web.StreamResponse = await handler(request)
+        finally:
+            async with self._changed:
+                self._changed.notify_all()
+        return response
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    def _unauthorised(self) -> web.Response:
+        return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+
+    def _global_limited(self, request: web.Request) -> web.Response | None:
+        """Count a bot-token request against the global limit; a 429 when over it."""
+        if self.global_limit is None or "Authorization" not in request.headers:
+            return None
+        now = self.clock()
+        while self._global_window and self._global_window[0] <= now - 1.0:
+            self._global_window.popleft()
+        if len(self._global_window) >= self.global_limit:
+            retry = round(max(0.001, self._global_window[0] + 1.0 - now), 3)
+            return self._too_many(retry, is_global=True)
+        self._global_window.append(now)
+        return None
+
+    def _too_many(
+        self, retry_after: float, *, is_global: bool, bucket: _Bucket | None = None
+    ) -> web.Response:
+        headers = {
+            "Retry-After": str(max(1, int(-(-retry_after // 1)))),
+            "Via": "1.1 google",
+            "X-RateLimit-Scope": "global" if is_global else "user",
+        }
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        else:
+            headers.update(
+                self._bucket_headers(bucket or _Bucket(self.channel_limit or 5, self.clock() + retry_after))
+            )
+        body = {"message": RATE_LIMITED, "retry_after": retry_after, "global": is_global}
+        if is_global:
+            body["code"] = 0
+        return _json(body, status=429, headers=headers)
+
+    def _bucket_headers(self, bucket: _Bucket) -> dict[str, str]:
+        limit = self.channel_limit or 0
+        after = max(0.0, bucket.reset_at - self.clock())
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - bucket.count)),
+            "X-RateLimit-Reset": f"{time.time() + after:.3f}",
+            "X-RateLimit-Reset-After": f"{after:.3f}",
+            "X-RateLimit-Bucket": CHANNEL_BUCKET,
+        }
+
+    # -- REST routes ------------------------------------------------------------------------------
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        return _json(self.bot_user())
+
+    async def _application(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        owner = self.user(USER_ID, "owner")
+        return _json(
+            {
+                "id": str(APPLICATION_ID),
+                "name": "newsbot",
+                "icon": None,
+                "description": "News summaries",
+                "summary": "",
+                "type": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "owner": owner,
+                "team": None,
+                "bot": self.bot_user(),
+                "rpc_origins": [],
+                "tags": [],
+                "redirect_uris": [],
+                "interactions_endpoint_url": None,
+                "integration_types_config": {"0": {}},
+            }
+        )
+
+    async def _gateway(self, request: web.Request) -> web.Response:
+        if request.path.endswith("/bot") and not self._authorised(request):
+            return self._unauthorised()
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
+        body = request[RECORDED].json
+        if not isinstance(body, list):
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        guild = request.match_info.get("guild")
+        if guild is not None and int(guild) not in self.guild_ids:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        stored = [
+            {
+                **cmd,
+                "id": str(next(self._ids)),
+                "application_id": str(APPLICATION_ID),
+                "version": str(next(self._ids)),
+                "type": cmd.get("type", 1),
+                **({"guild_id": guild} if guild else {}),
+            }
+            for cmd in body
+        ]
+        if guild is None:
+            self.global_commands = stored
+        else:
+            self.guild_commands[int(guild)] = stored
+        return _json(stored)
+
+    async def _callback(self, request: web.Request) -> web.StreamResponse:
+        rec: Recorded = request[RECORDED]
+        token = request.match_info["token"]
+        state = self._interactions.get(token)
+        if state is None or state.payload["id"] != request.match_info["id"]:
+            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+        if any(r.path.endswith("/callback") for r in state.responses):
+            return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
+        state.responses.append(rec)
+        if not state.answered.done():
+            state.answered.set_result(rec)
+        body = rec.json if isinstance(rec.json, dict) else {}
+        kind = body.get("type")
+        data = body.get("data") or {}
+        flags = int(data.get("flags") or 0)
+        interaction: dict[str, Any] = {"id": state.payload["id"], "type": state.payload["type"]}
+        resource: dict[str, Any] | None = None
+        channel = str(state.payload.get("channel_id"))
+        if kind in (4, 5):
+            message_body = data if kind == 4 else {"flags": flags | LOADING}
+            message = self.message(channel, message_body, webhook_id=str(APPLICATION_ID))
+            invoker = (state.payload.get("member") or {}).get("user") or state.payload.get("user")
+            message["interaction_metadata"] = {
+                "id": state.payload["id"],
+                "type": state.payload["type"],
+                "user": invoker,
+                "authorizing_integration_owners": state.payload.get("authorizing_integration_owners", {}),
+            }
+            self._webhook_messages[f"{token}/@original"] = message
+            interaction.update(
+                response_message_id=message["id"],
+                response_message_loading=kind == 5,
+                response_message_ephemeral=bool(flags & EPHEMERAL),
+            )
+            resource = {"type": kind, "message": message}
+        elif kind in (6, 7):
+            original = dict(state.payload.get("message") or self.message(channel, {}))
+            if kind == 7:
+                original.update(
+                    embeds=[{**e, "type": "rich"} for e in data.get("embeds") or []],
+                    components=_components(data.get("components") or []),
+                    content=data.get("content") or "",
+                )
+            self._webhook_messages[f"{token}/@original"] = original
+            interaction.update(response_message_id=original["id"], response_message_loading=False)
+            resource = {"type": kind, "message": original}
+        if request.query.get("with_response") in ("1", "true", "True"):
+            result: dict[str, Any] = {"interaction": interaction}
+            if resource is not None:
+                result["resource"] = resource
+            return _json(result)
+        return web.Response(status=204)
+
+    async def _webhook_post(self, request: web.Request) -> web.Response:
+        rec: Recorded = request[RECORDED]
+        token = request.match_info["token"]
+        body = rec.json if isinstance(rec.json, dict) else {}
+        state = self._interactions.get(token)
+        if state is not None:
+            state.responses.append(rec)
+        elif (forced := self._take_failure(f"webhook:{request.match_info['app']}")) is not None:
+            return self._forced(forced)
+        if not (body.get("content") or body.get("embeds") or body.get("components")):
+            return _json({"message": "Cannot send an empty message", "code": 50006}, status=400)
+        channel = str(state.payload.get("channel_id")) if state else "webhook-" + request.match_info["app"]
+        message = self.message(channel, body, webhook_id=request.match_info["app"])
+        self._webhook_messages[f"{token}/{message['id']}"] = message
+        self.channel_messages.setdefault(channel, []).append(message)
+        if request.query.get("wait") in ("1", "true", "True") or state is not None:
+            return _json(message)
+        return web.Response(status=204)
+
+    async def _webhook_get(self, request: web.Request) -> web.Response:
+        key = f"{request.match_info['token']}/{request.match_info['message']}"
+        if key not in self._webhook_messages:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        return _json(self._webhook_messages[key])
+
+    async def _webhook_patch(self, request: web.Request) -> web.Response:
+        rec: Recorded = request[RECORDED]
+        token = request.match_info["token"]
+        if (state := self._interactions.get(token)) is not None:
+            state.responses.append(rec)
+        key = f"{token}/{request.match_info['message']}"
+        if key not in self._webhook_messages:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        body = rec.json if isinstance(rec.json, dict) else {}
+        message = self._webhook_messages[key]
+        if "embeds" in body:
+            message["embeds"] = [{**e, "type": "rich"} for e in body["embeds"] or []]
+        if "content" in body:
+            message["content"] = body["content"] or ""
+        if "components" in body:
+            message["components"] = _components(body["components"] or [])
+        message["flags"] = int(message.get("flags") or 0) & ~LOADING
+        message["edited_timestamp"] = datetime.now(UTC).isoformat()
+        return _json(message)
+
+    async def _webhook_delete(self, request: web.Request) -> web.Response:
+        rec: Recorded = request[RECORDED]
+        token = request.match_info["token"]
+        if (state := self._interactions.get(token)) is not None:
+            state.responses.append(rec)
+        if self._webhook_messages.pop(f"{token}/{request.match_info['message']}", None) is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        return web.Response(status=204)
+
+    async def _channel_post(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        channel = request.match_info["channel"]
+        if (forced := self._take_failure(channel)) is not None:
+            return self._forced(forced)
+        if (limited := self._global_limited(request)) is not None:
+            return limited
+        now = self.clock()
+        bucket = self._buckets.setdefault(channel, _Bucket())
+        if bucket.reset_at <= now:
+            bucket.count, bucket.reset_at = 0, now + self.channel_window
+        if self.channel_limit is not None and bucket.count >= self.channel_limit:
+            return self._too_many(round(bucket.reset_at - now, 3), is_global=False, bucket=bucket)
+        bucket.count += 1
+        headers = self._bucket_headers(bucket) if self.channel_limit is not None else {}
+        body = request[RECORDED].json
+        if not isinstance(body, dict) or not (body.get("content") or body.get("embeds")):
+            return _json(
+                {"message": "Cannot send an empty message", "code": 50006}, status=400, headers=headers
+            )
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonces.get((channel, str(nonce)))
+            if seen is not None and now - seen.at < self.nonce_ttl:
+                return _json(seen.message, headers=headers)
+        message = self.message(channel, body)
+        if nonce is not None:
+            self._nonces[(channel, str(nonce))] = _Sent(message, now)
+        self.channel_messages.setdefault(channel, []).append(message)
+        return _json(message, headers=headers)
+
+    def _take_failure(self, key: str) -> _Failure | None:
+        failures = self._failures.get(key)
+        if not failures:
+            return None
+        failure = failures[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            failures.popleft()
+        return failure
+
+    def _forced(self, failure: _Failure) -> web.Response:
+        if failure.status == 429:
+            return self._too_many(failure.retry_after, is_global=failure.is_global)
+        known = {
+            400: ("Invalid Form Body", 50035),
+            403: ("Missing Permissions", 50013),
+            404: ("Unknown Channel", 10003),
+        }
+        if failure.status in known:
+            message, code = known[failure.status]
+            return _json({"message": message, "code": code}, status=failure.status)
+        return web.Response(status=failure.status, text="upstream connect error", content_type="text/plain")
+
+    # -- gateway ----------------------------------------------------------------------------------
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        await ws.send_json(
+            {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+        )
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    self.heartbeats += 1
+                    await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+                elif op == 2:
+                    if frame["d"].get("token") != self.token:
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    self.identify = frame["d"]
+                    self._sockets.append(ws)
+                    await self._send_ready(ws)
+                    self.identified.set()
+                elif op == 6:
+                    self._sockets.append(ws)
+                    await ws.send_json({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}})
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+        return ws
+
+    async def _send_ready(self, ws: web.WebSocketResponse) -> None:
+        ready = {
+            "v": 10,
+            "user": self.bot_user(),
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.guild_ids],
+            "session_id": secrets.token_hex(16),
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(APPLICATION_ID), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "user_settings": {},
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "session_type": "normal",
+            "auth_session_id_hash": "",
+            "_trace": ["fake-discord"],
+        }
+        await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
+        for gid in self.guild_ids:
+            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": _guild(gid)})
+
+
+def _guild(guild_id: int) -> dict[str, Any]:
+    gid = str(guild_id)
+    return {
+        "id": gid,
+        "name": f"Guild {gid[-4:]}",
+        "icon": None,
+        "owner_id": str(USER_ID),
+        "unavailable": False,
+        "member_count": 2,
+        "large": False,
+        "features": [],
+        "roles": [
+            {
+                "id": gid,
+                "name": "@everyone",
+                "permissions": str(VIEW_CHANNEL | SEND_MESSAGES),
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+        ],
+        "channels": [
+            {
+                "id": str(CHANNEL_ID),
+                "type": 0,
+                "guild_id": gid,
+                "name": "news",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+            }
+        ],
+        "threads": [],
+        "members": [],
+        "voice_states": [],
+        "presences": [],
+        "emojis": [],
+        "stickers": [],
+        "stage_instances": [],
+        "guild_scheduled_events": [],
+        "soundboard_sounds": [],
+        "joined_at": "2026-01-01T00:00:00+00:00",
+        "preferred_locale": "en-US",
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "nsfw_level": 0,
+        "premium_tier": 0,
+        "system_channel_flags": 0,
+    }
+
+
+def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Echo request components the way Discord returns them (buttons get a numeric id)."""
+    counter = itertools.count(1)
+    out = []
+    for row in rows:
+        children = [{**c, "id": next(counter)} for c in row.get("components", [])]
+        out.append({**row, "id": next(counter), "components": children})
+    return out
+
+
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py parses a body only when Content-Type is exactly application/json (no charset).
+    return web.Response(
+        status=status,
+        body=json.dumps(data).encode(),
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
