@@ -1,0 +1,184 @@
+"""Fan-out: one digest slot to 1,000 Discord channels and to 1,000 Slack channels, against the rate-limited fakes.
+
+`await measure()` returns wall time against the floor each platform's limit sets (1,000 / 50 per second on
+Discord, 1,000 / 20 per second for one Slack workspace), with lost and duplicated posts and the share of 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.adapters.discord.sender import DiscordSender
+from bot.adapters.slack.sender import SlackSender
+from bot.core.ports import ChannelKey, Sender
+from bot.core.service import NewsService
+from bot.core.summary import Summary
+from bot.core.taxonomy import load_taxonomy
+from bot.delivery.compose import Composer
+from bot.delivery.config import DeliverySettings
+from bot.delivery.cron import ApsCronRules
+from bot.delivery.engine import build_limiters
+from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.ticker import Ticker
+from bot.delivery.worker import Worker
+from bot.store.archive import SqlArchive
+from bot.store.channels import SqlChannelStore
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade_database
+from bot.store.outbox import SqlOutbox
+from tests.fakes.discord import TOKEN, FakeDiscord
+from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+
+CHANNELS = 1000
+DISCORD_RATE = 50.0  # requests per second per bot (Discord's global limit)
+SLACK_RATE = 20.0  # messages per second for the workspace in this benchmark
+SLOT = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+TAXONOMY = Path("config/topics.yaml")
+STORY = {
+    "id": "fanout-story",
+    "headline": "Partners agree on drone certification",
+    "published": "2026-05-01T07:00:00+00:00",
+    "topics": [
+        {"title": "Drones", "text": "Certification protocols for drone components.", "tags": ["drones"]}
+    ],
+}
+
+
+async def _fan_out(platform: str, workspace: str, channels: list[str], sender: Sender) -> dict[str, Any]:
+    """Schedule one digest slot on every channel, then time the tick and the posting of every row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'fanout.db'}"
+        await upgrade_database(url)
+        engine = create_engine(url)
+        try:
+            now = SLOT - timedelta(minutes=1)  # the closures below read `now`, so reassigning it moves time
+            taxonomy = load_taxonomy(TAXONOMY)
+            service = NewsService(SqlArchive(engine), taxonomy, clock=lambda: now)
+            await service.ingest([Summary.model_validate(STORY)])
+            store = SqlChannelStore(engine)
+            rules = ApsCronRules()
+            for ch in channels:
+                await store.set_schedule(
+                    ChannelKey(platform, workspace, ch),
+                    cron="0 8 * * *",
+                    timezone="UTC",
+                    user=None,
+                    now=now,
+                    next_fire_at=rules.next_fire("0 8 * * *", "UTC", now),
+                )
+            outbox = SqlOutbox(engine)
+            config = DeliverySettings()
+            metrics = DeliveryMetrics()
+            worker = Worker(
+                outbox,
+                {platform: sender},
+                Composer(outbox, taxonomy.labels()),
+                clock=lambda: now,
+                owner="bench",
+                limiters=build_limiters(config),
+                concurrency=config.concurrency,
+                metrics=metrics,
+            )
+            ticker = Ticker(outbox, clock=lambda: now, platforms=[platform])
+            now = SLOT + timedelta(seconds=1)
+            started = time.perf_counter()
+            await ticker.tick()
+            ticked = time.perf_counter() - started
+            while (await outbox.counts()).get("sent", 0) < len(channels):
+                await worker.drain()
+                pending = await outbox.find(status="pending", limit=1)
+                if pending:
+                    # A 429 put a row back until its Retry-After; let time pass for it.
+                    await asyncio.sleep(0.05)
+                    now = max(now, pending[0].available_at)
+            wall = time.perf_counter() - started
+            counts = await outbox.counts()
+        finally:
+            await engine.dispose()
+    registry = metrics.registry
+    sends = registry.get_sample_value("newsbot_send_seconds_count", {"platform": platform}) or 0.0
+    limited = registry.get_sample_value("newsbot_rate_limited_total", {"platform": platform}) or 0.0
+    return {"wall": wall, "counts": counts, "sends": sends, "limited": limited, "tick": ticked}
+
+
+@asynccontextmanager
+async def _own_loop(fake: Any) -> AsyncIterator[Any]:
+    """Serve a fake from its own thread and event loop, so it stamps arrivals as a remote server would,
+    not late whenever the bot's loop is busy rendering."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-platform", daemon=True)
+    thread.start()
+    try:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop))
+        try:
+            yield fake
+        finally:
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop)
+            )
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+async def _discord() -> dict[str, float]:
+    async with _own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+        channels = [str(1300000000000000000 + n) for n in range(CHANNELS)]
+        sender = DiscordSender(fake.api_base, TOKEN)
+        try:
+            result = await _fan_out("discord", "1200000000000000001", channels, sender)
+        finally:
+            await sender.close()
+        per_channel = Counter(m["channel_id"] for msgs in fake.channel_messages.values() for m in msgs)
+    floor = CHANNELS / DISCORD_RATE
+    return {
+        "discord_fanout_seconds": round(result["wall"], 2),
+        "discord_fanout_tick_seconds": round(result["tick"], 3),
+        "discord_fanout_ratio": round(result["wall"] / floor, 3),
+        "discord_fanout_lost": float(sum(1 for ch in channels if per_channel[ch] == 0)),
+        "discord_fanout_duplicates": float(sum(n - 1 for n in per_channel.values() if n > 1)),
+        "fanout_429_pct": round(100.0 * result["limited"] / max(1.0, result["sends"]), 3),
+    }
+
+
+async def _slack() -> dict[str, float]:
+    channels = [f"C{n:08d}" for n in range(CHANNELS)]
+    limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=int(SLACK_RATE * 60))
+    async with _own_loop(FakeSlack(channels=set(channels), limits=limits)) as fake:
+        sender = SlackSender(BOT_TOKEN, api_base=fake.api_base)
+        result = await _fan_out("slack", "T0FAKE", channels, sender)
+        per_channel = Counter(p.channel for p in fake.posted)
+        calls = fake.calls_to("chat.postMessage")
+        # The fake's workspace cap is per minute; also check no one-second window went over the rate.
+        times = sorted(c.at for c in calls)
+        busiest = max((sum(1 for u in times[i:] if u - t < 1.0) for i, t in enumerate(times)), default=0)
+    floor = CHANNELS / SLACK_RATE
+    return {
+        "slack_fanout_seconds": round(result["wall"], 2),
+        "slack_fanout_tick_seconds": round(result["tick"], 3),
+        "slack_fanout_ratio": round(result["wall"] / floor, 3),
+        "slack_fanout_lost": float(sum(1 for ch in channels if per_channel[ch] == 0)),
+        "slack_fanout_duplicates": float(sum(n - 1 for n in per_channel.values() if n > 1)),
+        "slack_fanout_busiest_second": float(busiest),
+        "slack_fanout_429_pct": round(100.0 * result["limited"] / max(1.0, result["sends"]), 3),
+    }
+
+
+async def measure() -> dict[str, float]:
+    """Run both fan-outs and return their figures."""
+    return {**await _discord(), **await _slack()}
+
+
+if __name__ == "__main__":
+    for name, value in asyncio.run(measure()).items():
+        print(f"{name:32} {value}")

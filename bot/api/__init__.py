@@ -1,0 +1,1 @@
+"""The HTTP side of a running bot: summary ingest, health and metrics."""

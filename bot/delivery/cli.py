@@ -1,0 +1,141 @@
+"""`newsbot deliveries`: the outbox as an operator sees it, and re-queuing a dead delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.settings import load_settings
+from bot.store.outbox import Delivery, SqlOutbox
+
+StatusChoice = Literal["pending", "sending", "sent", "dead", "skipped"]
+
+deliveries_app = typer.Typer(
+    help="The delivery outbox: scheduled digests and topic alerts.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Built per command, so the terminal width is read when the command runs.
+    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+
+
+def _config_file(ctx: typer.Context) -> Path | None:
+    # The root command's --config option; absent when this app runs on its own (tests).
+    root = ctx.find_root()
+    value = root.params.get("config") if root is not ctx else None
+    return value if isinstance(value, Path) else None
+
+
+async def _with_outbox(ctx: typer.Context, work: Callable[[SqlOutbox], Awaitable[int]]) -> int:
+    from bot.app import open_app
+
+    settings = load_settings(_config_file(ctx))
+    async with open_app(settings) as application:
+        return await work(SqlOutbox(application.engine))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _what(d: Delivery) -> str:
+    if d.kind == "digest":
+        return f"digest {d.dedupe_key.rsplit(':', 2)[-2]}:{d.dedupe_key.rsplit(':', 1)[-1]}"
+    return f"alert {d.summary_id}" + (f" ({', '.join(d.topics)})" if d.topics else "")
+
+
+def _note(d: Delivery) -> str:
+    if d.status == "sent":
+        return f"{len(d.message_ids)} message(s): {' '.join(d.message_ids)}"
+    if d.status == "pending" and d.last_error:
+        return f"retrying at {_when(d.available_at)} after: {d.last_error}"
+    return d.last_error or ""
+
+
+def delivery_table(rows: list[Delivery]) -> Table:
+    """Return the outbox rows as a Rich table, with the reason anything was not delivered."""
+    table = Table(
+        "id", "status", "platform", "channel", "what", "attempts", "parts", "created (UTC)", "reason / result"
+    )
+    styles = {"dead": "red", "pending": "yellow", "sending": "cyan", "skipped": "dim", "sent": "green"}
+    for d in rows:
+        parts = f"{d.parts_sent}/{len(d.bodies)}" if d.bodies is not None else "-"
+        table.add_row(
+            str(d.id),
+            f"[{styles.get(d.status, '')}]{d.status}[/]",
+            d.key.platform,
+            escape(f"{d.key.workspace}/{d.key.channel}" if d.key.workspace else d.key.channel),
+            escape(_what(d)),
+            str(d.attempts),
+            parts,
+            _when(d.created_at),
+            escape(_note(d)),
+        )
+    return table
+
+
+@deliveries_app.callback()
+def deliveries(
+    ctx: typer.Context,
+    status: Annotated[StatusChoice | None, typer.Option(help="Only rows in this state.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only rows for this channel id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest rows to show.")] = 50,
+) -> None:
+    """Show the outbox (newest first) with the reason anything was not delivered."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _out, _ = _consoles()
+
+    async def show(outbox: SqlOutbox) -> int:
+        rows = await outbox.find(status=status, channel=channel, limit=limit)
+        counts = await outbox.counts()
+        if not rows:
+            _out.print("no deliveries match", highlight=False)
+        else:
+            _out.print(delivery_table(rows))
+        summary = ", ".join(f"{counts[s]} {s}" for s in sorted(counts)) or "empty"
+        _out.print(f"outbox: {summary}", highlight=False)
+        return 0
+
+    raise typer.Exit(asyncio.run(_with_outbox(ctx, show)))
+
+
+@deliveries_app.command("retry")
+def retry(
+    ctx: typer.Context,
+    delivery_id: Annotated[int, typer.Argument(metavar="ID", help="The id of a dead delivery.")],
+) -> None:
+    """Re-queue a dead delivery (and lift the pause its failure put on the schedule or subscriptions)."""
+    _out, _err = _consoles()
+
+    async def requeue(outbox: SqlOutbox) -> int:
+        found = await outbox.get(delivery_id)
+        if found is None:
+            _err.print(f"no delivery {delivery_id}", style="red", highlight=False)
+            return 1
+        if found.status != "dead":
+            _err.print(
+                f"delivery {delivery_id} is {found.status}, not dead; only dead deliveries can be retried",
+                style="red",
+                highlight=False,
+            )
+            return 1
+        await outbox.requeue(delivery_id, datetime.now(UTC))
+        _out.print(
+            f"delivery {delivery_id} is queued again; a running `newsbot run` posts it within seconds",
+            highlight=False,
+        )
+        return 0
+
+    raise typer.Exit(asyncio.run(_with_outbox(ctx, requeue)))

@@ -1,0 +1,189 @@
+"""A proactive rate limiter: a global window per process plus per-channel buckets, so fan-out meets few 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pacer:
+    """Space requests evenly at `rate` per second, letting `burst` go at once (GCRA, virtual scheduling)."""
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._tau = max(0, burst - 1) * self.interval
+        self._tat = float("-inf")  # theoretical arrival time of the next request
+
+    def reserve(self, now: float) -> float:
+        """Reserve the next free slot and return when it starts (`now` when there is room at once)."""
+        tat = max(self._tat, now)
+        go = max(now, tat - self._tau)
+        self._tat = max(tat, go) + self.interval
+        return go
+
+
+class SlidingWindow:
+    """Allow at most `limit` requests in any `window` seconds, counting when requests really left.
+
+    Counting actual departures (not planned ones) keeps the promise even when the event loop stalls and
+    several delayed requests go out together, which is how a platform counting arrivals sees them.
+    """
+
+    def __init__(self, limit: int, window: float = 1.0) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("limit and window must be positive")
+        self.limit = limit
+        self.window = window
+        self._sent: deque[float] = deque()
+
+    def wait_time(self, now: float) -> float:
+        """Return how long until one more request fits (0 when it fits now)."""
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.window - now
+
+    def take(self, now: float) -> None:
+        """Count a request leaving at `now`."""
+        self._sent.append(now)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float = 0.0
+    blocked_until: float = 0.0
+    pacer: Pacer | None = None
+    last_used: float = field(default=0.0)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+class Limiter:
+    """Wait before each request so a process stays under its global rate and inside each channel's bucket.
+
+    Per-channel buckets come from the platform's `X-RateLimit-*` headers (Discord) through `observe`,
+    or from a fixed per-channel rate (Slack's one message per second); a 429 blocks a channel, or
+    everything when `key` is None, for the `Retry-After` the platform gave.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 5,
+        window: float = 1.0,
+        per_key_rate: float | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        # Both: the pace spreads requests evenly, the window re-checks when they really leave.
+        self._pace = Pacer(rate, burst)
+        self._global = SlidingWindow(max(1, int(rate * window)), window)
+        self._per_key_rate = per_key_rate
+        self._clock = clock
+        self._sleep = sleep
+        self._blocked_until = 0.0
+        self._buckets: dict[str, _Bucket] = {}
+
+    @property
+    def rate(self) -> float:
+        """Return the global rate in requests per second."""
+        return self._global.limit / self._global.window
+
+    def _bucket(self, key: str) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            pacer = Pacer(self._per_key_rate) if self._per_key_rate else None
+            bucket = self._buckets[key] = _Bucket(pacer=pacer)
+            if len(self._buckets) > 50_000:
+                self._forget_idle()
+        return bucket
+
+    def _forget_idle(self) -> None:
+        # Buckets of channels idle for a minute hold nothing a new request needs to respect.
+        horizon = self._clock() - 60.0
+        for k in [k for k, b in self._buckets.items() if b.last_used < horizon and b.blocked_until < horizon]:
+            del self._buckets[k]
+
+    async def acquire(self, key: str) -> None:
+        """Wait until one request to `key` may be sent, and count it."""
+        bucket = self._bucket(key)
+        while True:
+            now = self._clock()
+            until = max(self._blocked_until, bucket.blocked_until)
+            if bucket.remaining is not None and bucket.remaining <= 0 and now < bucket.reset_at:
+                until = max(until, bucket.reset_at)
+            if until <= now:
+                break
+            await self._sleep(until - now)
+        if bucket.remaining is not None:
+            if now >= bucket.reset_at and bucket.limit is not None:
+                bucket.remaining = bucket.limit  # the announced window has passed
+            bucket.remaining -= 1
+        if bucket.pacer is not None:
+            await self._wait_for(bucket.pacer.reserve(now))
+        # The global slot is taken last, so time spent waiting on one channel never wastes global capacity.
+        await self._wait_for(self._pace.reserve(self._clock()))
+        while (delay := self._global.wait_time(self._clock())) > 0 or self._blocked_until > self._clock():
+            await self._sleep(max(delay, self._blocked_until - self._clock()))
+        now = self._clock()
+        self._global.take(now)
+        bucket.last_used = now
+
+    async def _wait_for(self, moment: float) -> None:
+        delay = moment - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+
+    def observe(self, key: str, headers: Mapping[str, str]) -> None:
+        """Learn a channel's bucket from a response's `X-RateLimit-Limit/Remaining/Reset-After` headers."""
+        remaining = _header(headers, "X-RateLimit-Remaining")
+        reset_after = _header(headers, "X-RateLimit-Reset-After")
+        if remaining is None or reset_after is None:
+            return
+        try:
+            left, after = int(remaining), float(reset_after)
+        except ValueError:
+            return
+        limit = _header(headers, "X-RateLimit-Limit")
+        self.observe_bucket(key, int(limit) if limit is not None and limit.isdigit() else None, left, after)
+
+    def observe_bucket(self, key: str, limit: int | None, remaining: int, reset_after: float) -> None:
+        """Learn a channel's bucket: `remaining` requests until `reset_after` seconds from now."""
+        bucket = self._bucket(key)
+        if limit is not None:
+            bucket.limit = limit
+        now = self._clock()
+        # Responses can arrive out of order; the lower count is the safer one inside the same window.
+        same_window = bucket.remaining is not None and now < bucket.reset_at
+        if same_window and bucket.remaining is not None:
+            bucket.remaining = min(remaining, bucket.remaining)
+        else:
+            bucket.remaining = remaining
+        bucket.reset_at = now + reset_after
+
+    def back_off(self, key: str | None, seconds: float) -> None:
+        """Hold requests to `key` (every request when None) for `seconds` after a 429."""
+        until = self._clock() + max(0.0, seconds)
+        if key is None:
+            self._blocked_until = max(self._blocked_until, until)
+        else:
+            bucket = self._bucket(key)
+            bucket.blocked_until = max(bucket.blocked_until, until)

@@ -1,0 +1,136 @@
+"""The HTTP ingest API, /healthz and /metrics, on a real loopback server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import aiohttp
+from pydantic import SecretStr
+
+from bot.api.server import ApiServer, IngestApi
+from bot.core.ports import ChannelKey
+from bot.settings import ApiSettings
+from tests.delivery.helpers import FakeClock, Stack, stack
+
+TOKEN = "s3cret-token"
+START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
+STORY = {
+    "id": "drone-rules",
+    "headline": "New drone certification rules",
+    "published": "2026-05-01T06:00:00+00:00",
+    "topics": [{"title": "Drones", "text": "Certification of drone components.", "tags": ["drones"]}],
+}
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@asynccontextmanager
+async def served(s: Stack, **settings: object) -> AsyncIterator[str]:
+    api = ApiSettings(token=SecretStr(TOKEN), **settings)  # type: ignore[arg-type]
+
+    async def health() -> dict[str, object]:
+        return {"outbox": await s.outbox.counts()}
+
+    server = ApiServer(
+        IngestApi(s.service, api, metrics=s.metrics, health=health, on_ingested=s.worker.wake), "127.0.0.1", 0
+    )
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+
+
+async def test_ingest_answers_201_then_200_and_the_alert_is_posted_once(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        await s.channels.subscribe(ChannelKey("discord", "g", "c1"), "drones", user="u", now=clock())
+        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+            assert r.status == 201
+            assert (await r.json())["results"] == [{"id": "drone-rules", "outcome": "created"}]
+        await s.worker.drain()
+        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+            assert r.status == 200
+            assert (await r.json())["results"] == [{"id": "drone-rules", "outcome": "unchanged"}]
+        await s.worker.drain()
+        assert [p.channel for p in s.senders["discord"].posts] == ["c1"]
+
+
+async def test_yaml_bodies_are_accepted(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        body = "id: y1\nheadline: A YAML story\ntopics:\n  - title: AI\n    text: Models.\n    tags: [ai]\n"
+        headers = {**AUTH, "Content-Type": "application/yaml"}
+        async with http.post(f"{base}/api/v1/summaries", data=body, headers=headers) as r:
+            assert r.status == 201
+        assert await s.service.archive.count_stories() == 1
+
+
+async def test_requests_without_the_token_are_refused(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+            async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=headers) as r:
+                assert r.status == 401
+                assert "bearer token" in (await r.json())["error"]
+        assert await s.service.archive.count_stories() == 0
+
+
+async def test_bodies_over_the_limit_get_413(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with (
+        stack(database_url, clock) as s,
+        served(s, max_body_bytes=1000) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        big = {**STORY, "lede": "x" * 5000}
+        async with http.post(f"{base}/api/v1/summaries", json=big, headers=AUTH) as r:
+            assert r.status == 413
+        chunks = (json.dumps(big).encode()[i : i + 100] for i in range(0, 6000, 100))
+
+        async def stream() -> AsyncIterator[bytes]:
+            for c in chunks:
+                yield c
+
+        headers = {**AUTH, "Content-Type": "application/json"}
+        async with http.post(f"{base}/api/v1/summaries", data=stream(), headers=headers) as r:
+            assert r.status == 413  # without Content-Length too
+        assert await s.service.archive.count_stories() == 0
+
+
+async def test_invalid_summaries_get_422_with_field_paths_and_nothing_is_stored(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        bad = {**STORY, "published": "yesterday", "topics": [{"text": "no title"}]}
+        async with http.post(f"{base}/api/v1/summaries", json=[STORY, bad], headers=AUTH) as r:
+            assert r.status == 422
+            problems = (await r.json())["errors"][0]["problems"]
+        assert any(p.startswith("published:") for p in problems)
+        assert any(p.startswith("topics.0.title:") for p in problems)
+        async with http.post(
+            f"{base}/api/v1/summaries", data="{not json", headers={**AUTH, "Content-Type": "application/json"}
+        ) as r:
+            assert r.status == 422
+        assert await s.service.archive.count_stories() == 0
+
+
+async def test_healthz_and_metrics(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        await s.channels.subscribe(ChannelKey("discord", "g", "c1"), "drones", user="u", now=clock())
+        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+            assert r.status == 201
+        await s.run_until_quiet()
+        await s.ticker.tick()  # the queue depth gauge is refreshed by each tick
+        async with http.get(f"{base}/healthz") as r:
+            assert r.status == 200
+            assert (await r.json())["outbox"] == {"sent": 1}
+        async with http.get(f"{base}/metrics") as r:
+            text = await r.text()
+        assert 'newsbot_deliveries_total{platform="discord",status="sent"} 1.0' in text
+        assert 'newsbot_outbox_depth{status="sent"} 1.0' in text
+        assert "newsbot_send_seconds_bucket" in text
+        assert "newsbot_last_tick_timestamp_seconds" in text
+        assert 'newsbot_ingested_summaries_total{outcome="created"} 1.0' in text

@@ -1,0 +1,307 @@
+"""The exactly-once machinery on the real database: ticks, digests, alerts, retries, dead rows, pauses."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.core.ports import ChannelKey, Failed, RetryLater
+from bot.store.engine import create_engine
+from bot.store.outbox import SqlOutbox
+from tests.delivery.helpers import FakeClock, RecordingSender, stack, summary
+
+START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
+CHAN = ChannelKey("discord", "g1", "c1")
+
+
+async def test_a_due_schedule_posts_one_digest_per_slot(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        await s.service.ingest([summary("s1", "Chips news", ["semiconductors"])])
+        await s.schedule(CHAN, "0 8 * * *", "UTC")
+        await s.run_until_quiet()
+        assert s.senders["discord"].posts == []  # not due yet
+        clock.set(START + timedelta(hours=1, seconds=3))
+        await s.run_until_quiet()
+        await s.run_until_quiet()  # a second tick of the same slot adds nothing
+        sender = s.senders["discord"]
+        assert [p.channel for p in sender.posts] == ["c1"]
+        assert "Chips news" in str(sender.posts[0].body)
+        rows = await s.outbox.find()
+        assert [(r.status, r.dedupe_key) for r in rows] == [("sent", "digest:discord:g1:c1:2026-05-01T08:00")]
+        assert sender.posts[0].key == f"{rows[0].id}:0"
+        schedule = await s.channels.get_schedule(CHAN)
+        assert schedule is not None
+        assert schedule.next_fire_at == datetime(2026, 5, 2, 8, tzinfo=UTC)
+
+
+async def test_two_processes_ticking_at_once_insert_the_slot_once(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        for n in range(20):
+            await s.schedule(ChannelKey("discord", "g1", f"c{n}"), "*/5 * * * *", "Asia/Kathmandu")
+        clock.advance(minutes=5)
+        other = create_engine(database_url)
+        try:
+            second = SqlOutbox(other)
+            plan = s.ticker.plan
+            now = clock()
+            results = await asyncio.gather(
+                s.outbox.tick(now, lambda d: plan(d, now), platforms=["discord"]),
+                second.tick(now, lambda d: plan(d, now), platforms=["discord"]),
+            )
+        finally:
+            await other.dispose()
+        assert sum(inserted for _, inserted in results) == 20
+        rows = await s.outbox.find(limit=100)
+        assert len(rows) == 20
+        assert len({r.dedupe_key for r in rows}) == 20
+
+
+async def test_digest_holds_what_was_ingested_since_the_last_one_limited_to_followed_topics(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        await s.channels.subscribe(CHAN, "drones", user="u", now=clock())
+        await s.service.ingest(
+            [summary("d1", "Drone story one", ["drones"]), summary("x1", "Tax story", ["taxation"])]
+        )
+        await s.schedule(CHAN, "0 * * * *", "UTC")
+        clock.set(START + timedelta(hours=1))
+        await s.run_until_quiet()
+        clock.advance(minutes=10)
+        await s.service.ingest([summary("d2", "Drone story two", ["drones"])])
+        clock.set(START + timedelta(hours=2))
+        await s.run_until_quiet()
+        bodies = [str(p.body) for p in s.senders["discord"].posts if "News digest" in str(p.body)]
+        assert len(bodies) == 2
+        assert "Drone story one" in bodies[0]
+        assert "Tax story" not in bodies[0]
+        assert "Drone story two" in bodies[1]
+        assert "Drone story one" not in bodies[1]
+        # Nothing new for the third slot: skipped, with the reason recorded.
+        clock.set(START + timedelta(hours=3))
+        await s.run_until_quiet()
+        assert len([p for p in s.senders["discord"].posts if "News digest" in str(p.body)]) == 2
+        skipped = await s.outbox.find(status="skipped")
+        assert len(skipped) == 1
+        assert skipped[0].last_error == "nothing new since the last digest"
+
+
+async def test_empty_digest_posts_a_note_when_asked(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, post_when_empty=True) as s:
+        await s.schedule(CHAN, "0 8 * * *", "UTC")
+        clock.set(START + timedelta(hours=1))
+        await s.run_until_quiet()
+        posts = s.senders["discord"].posts
+        assert len(posts) == 1
+        assert "Nothing new" in str(posts[0].body)
+
+
+async def test_downtime_longer_than_the_grace_posts_one_catch_up_digest(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        await s.service.ingest([summary("s1", "Before the outage", ["ai"])])
+        await s.schedule(CHAN, "0 * * * *", "UTC")
+        clock.advance(hours=10, minutes=20)  # ten hourly slots pass while the bot is down
+        await s.run_until_quiet()
+        await s.run_until_quiet()
+        rows = await s.outbox.find()
+        assert [r.dedupe_key.rsplit(":", 2)[-2:] for r in rows] == [["2026-05-01T17", "00"]]
+        assert len(s.senders["discord"].posts) == 1
+
+
+async def test_berlin_0230_daily_posts_once_per_local_day_across_2026_dst_changes(database_url: str) -> None:
+    for first in (datetime(2026, 3, 27, 12, tzinfo=UTC), datetime(2026, 10, 23, 12, tzinfo=UTC)):
+        clock = FakeClock(first)
+        async with stack(database_url, clock, post_when_empty=True) as s:
+            key = ChannelKey("discord", "g1", f"berlin-{first.month}")
+            await s.schedule(key, "30 2 * * *", "Europe/Berlin")
+            while clock() < first + timedelta(days=4):
+                clock.advance(minutes=15)
+                await s.run_until_quiet()
+            rows = await s.outbox.find(channel=key.channel)
+            days = sorted(r.dedupe_key.split(":", 4)[4][:10] for r in rows)
+            assert days == [(first + timedelta(days=d)).date().isoformat() for d in range(1, 5)]
+            assert len(s.senders["discord"].keys(key.channel)) == 4
+
+
+async def test_a_story_alerts_each_following_channel_once_and_a_revision_does_not_alert_again(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        a, b = ChannelKey("discord", "g1", "a"), ChannelKey("slack", "T1", "b")
+        await s.channels.subscribe(a, "drones", user="u", now=clock())
+        await s.channels.subscribe(a, "ai", user="u", now=clock())
+        await s.channels.subscribe(b, "drones", user="u", now=clock())
+        await s.service.ingest([summary("s1", "Drones and AI", ["drones", "ai"])])
+        await s.worker.drain()
+        assert [p.channel for p in s.senders["discord"].posts] == ["a"]
+        assert [p.channel for p in s.senders["slack"].posts] == ["b"]
+        await s.service.ingest([summary("s1", "Drones and AI, revised", ["drones", "ai"])])
+        await s.worker.drain()
+        assert len(s.senders["discord"].posts) == 1
+        assert len(s.senders["slack"].posts) == 1
+
+
+async def test_revisions_alert_again_when_configured(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, on_revision=True) as s:
+        await s.channels.subscribe(CHAN, "drones", user="u", now=clock())
+        await s.service.ingest([summary("s1", "Drones", ["drones"])])
+        clock.advance(minutes=1)
+        await s.service.ingest([summary("s1", "Drones, revised", ["drones"])])
+        await s.worker.drain()
+        assert len(s.senders["discord"].posts) == 2
+
+
+def _three_parts(platform: str, s: object) -> None:
+    composer = s.composer  # type: ignore[attr-defined]
+    composer.renderers[platform] = lambda digest, labels: [{"content": f"part {n}"} for n in range(3)]
+
+
+async def test_a_retry_resumes_at_the_first_unsent_part(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, post_when_empty=True) as s:
+        _three_parts("discord", s)
+        sender = s.senders["discord"]
+        await s.schedule(CHAN, "0 8 * * *", "UTC")
+        clock.set(START + timedelta(hours=1))
+        # Part 0 goes out, part 1 meets a 5xx.
+        sender.script["c1"].extend([])
+        original = sender.send
+        calls = 0
+
+        async def flaky(channel: str, body: dict[str, object], *, key: str):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                return RetryLater(2.0, "503 upstream")
+            return await original(channel, body, key=key)
+
+        sender.send = flaky  # type: ignore[method-assign]
+        await s.run_until_quiet()
+        assert [p.body["content"] for p in sender.posts] == ["part 0"]
+        row = (await s.outbox.find())[0]
+        assert (row.status, row.parts_sent, row.attempts) == ("pending", 1, 1)
+        await s.worker.drain()
+        assert len(sender.posts) == 1  # backoff: nothing before the retry time
+        clock.advance(seconds=5)
+        await s.worker.drain()
+        assert [p.body["content"] for p in sender.posts] == ["part 0", "part 1", "part 2"]
+        assert [p.key for p in sender.posts] == [f"{row.id}:0", f"{row.id}:1", f"{row.id}:2"]
+        done = (await s.outbox.find())[0]
+        assert done.status == "sent"
+        assert len(done.message_ids) == 3
+
+
+async def test_rate_limits_wait_retry_after_and_are_not_attempts(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, max_attempts=2) as s:
+        sender = s.senders["discord"]
+        await s.channels.subscribe(CHAN, "ai", user="u", now=clock())
+        for _ in range(5):
+            sender.fail("c1", RetryLater(30.0, "429 rate limited (user)", rate_limited=True))
+        await s.service.ingest([summary("s1", "AI", ["ai"])])
+        for _ in range(5):
+            await s.worker.drain()
+            assert sender.posts == []  # nothing before Retry-After
+            clock.advance(seconds=30)
+        await s.worker.drain()
+        assert len(sender.posts) == 1
+        row = (await s.outbox.find())[0]
+        assert row.status == "sent"
+        assert row.attempts == 0
+
+
+async def test_server_errors_back_off_then_the_delivery_dies_after_max_attempts(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, max_attempts=3) as s:
+        sender = s.senders["discord"]
+        await s.channels.subscribe(CHAN, "ai", user="u", now=clock())
+        sender.fail("c1", *[RetryLater(1.0, "502 bad gateway")] * 3)
+        await s.service.ingest([summary("s1", "AI", ["ai"])])
+        for _ in range(4):
+            await s.worker.drain()
+            clock.advance(minutes=5)
+        row = (await s.outbox.find())[0]
+        assert row.status == "dead"
+        assert row.attempts == 3
+        assert row.last_error == "gave up after 3 attempts: 502 bad gateway"
+        assert len(sender.attempts) == 3
+
+
+async def test_forbidden_is_dead_after_one_attempt_and_pauses_the_schedule(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock, post_when_empty=True) as s:
+        sender = s.senders["discord"]
+        sender.fail("c1", Failed("403 Missing Permissions (code 50013)"))
+        await s.schedule(CHAN, "0 * * * *", "UTC")
+        clock.set(START + timedelta(hours=1))
+        await s.run_until_quiet()
+        clock.set(START + timedelta(hours=5))
+        await s.run_until_quiet()
+        assert len(sender.attempts) == 1  # no retries, and the paused schedule queues nothing more
+        dead = await s.outbox.find(status="dead")
+        assert len(dead) == 1
+        assert dead[0].attempts == 1
+        schedule = await s.channels.get_schedule(CHAN)
+        assert schedule is not None
+        assert schedule.paused_reason is not None
+        assert "403 Missing Permissions" in schedule.paused_reason
+        # An operator re-queues it: the pause its failure caused is lifted and it goes out.
+        requeued = await s.outbox.requeue(dead[0].id, clock())
+        assert requeued is not None
+        assert requeued.status == "pending"
+        await s.run_until_quiet()
+        # The re-queued digest goes out, and the resumed schedule owes one catch-up for its missed slots.
+        assert [p.key for p in sender.posts] == [f"{dead[0].id}:0", f"{dead[0].id + 1}:0"]
+        schedule = await s.channels.get_schedule(CHAN)
+        assert schedule is not None
+        assert schedule.paused_reason is None
+
+
+async def test_not_found_pauses_the_channels_subscriptions_shown_by_subscriptions(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        s.senders["slack"].fail("C9", Failed("channel_not_found"))
+        key = ChannelKey("slack", "T1", "C9")
+        await s.channels.subscribe(key, "drones", user="u", now=clock())
+        await s.service.ingest([summary("s1", "Drones", ["drones"])])
+        await s.worker.drain()
+        subs = await s.channels.subscriptions(key)
+        assert subs[0].paused_reason is not None
+        assert "channel_not_found" in subs[0].paused_reason
+        await s.service.ingest([summary("s2", "More drones", ["drones"])])
+        await s.worker.drain()
+        assert len(s.senders["slack"].attempts) == 1  # paused: no further alerts queued
+
+
+async def test_a_crash_after_posting_resumes_with_the_same_key_once_the_lease_runs_out(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    crashed = False
+
+    async def crash_once(point: str, delivery: object, part: int) -> None:
+        nonlocal crashed
+        if point == "after_post" and not crashed:
+            crashed = True
+            raise RuntimeError("simulated crash between the POST and recording it")
+
+    async with stack(database_url, clock, faults=crash_once) as s:
+        sender: RecordingSender = s.senders["discord"]
+        await s.channels.subscribe(CHAN, "ai", user="u", now=clock())
+        await s.service.ingest([summary("s1", "AI", ["ai"])])
+        await s.worker.drain()
+        assert len(sender.posts) == 1
+        await s.worker.drain()
+        assert len(sender.posts) == 1  # still leased by the "dead" attempt
+        clock.advance(seconds=61)
+        await s.worker.drain()
+        # The retry carries the same key, which is what lets Discord's nonce deduplicate it.
+        assert [p.key for p in sender.posts] == [sender.posts[0].key] * 2
+        assert (await s.outbox.find())[0].status == "sent"

@@ -1,0 +1,106 @@
+"""The proactive limiter and the backoff policy, driven by a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.delivery.backoff import Backoff
+from bot.delivery.ratelimit import Limiter, Pacer
+
+
+class VirtualTime:
+    """A clock whose sleep advances it instantly, so pacing is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+def _limiter(vt: VirtualTime, rate: float, **kw: float) -> Limiter:
+    return Limiter(rate, clock=vt.clock, sleep=vt.sleep, **kw)  # type: ignore[arg-type]
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best = 0
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def test_global_pace_keeps_every_one_second_window_under_the_rate() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 50)
+    sent: list[float] = []
+    for channel in range(500):
+        await limiter.acquire(str(channel))
+        sent.append(vt.now)
+    assert _max_in_window(sent, 0.999) <= 50  # half-open one-second windows
+    assert sent[-1] <= 500 / 50  # and not slower than the rate allows
+
+
+async def test_header_bucket_holds_a_channel_until_its_reset() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 50)
+    await limiter.acquire("c1")
+    limiter.observe(
+        "c1", {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "4.5"}
+    )
+    await limiter.acquire("c2")  # other channels are not held
+    assert vt.now < 0.1
+    await limiter.acquire("c1")
+    assert vt.now >= 4.5
+
+
+async def test_route_429_blocks_that_channel_and_global_429_blocks_all() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 50)
+    limiter.back_off("c1", 3.0)
+    await limiter.acquire("c2")
+    assert vt.now < 0.1
+    await limiter.acquire("c1")
+    assert vt.now >= 3.0
+    limiter.back_off(None, 2.0)
+    start = vt.now
+    await limiter.acquire("c9")
+    assert vt.now >= start + 2.0
+
+
+async def test_fixed_per_channel_rate_paces_one_channel_but_not_others() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 20, per_key_rate=1.0)
+    times = []
+    for _ in range(3):
+        await limiter.acquire("c1")
+        times.append(vt.now)
+    assert times[2] - times[0] >= 2.0
+    for ch in range(10):
+        await limiter.acquire(f"other{ch}")
+    assert vt.now - times[2] < 1.0
+
+
+def test_pacer_lets_a_burst_through_then_spaces_requests() -> None:
+    pacer = Pacer(10, burst=3)
+    starts = [pacer.reserve(0.0) for _ in range(5)]
+    assert starts[:3] == [0.0, 0.0, 0.0]
+    assert starts[3] > 0
+    assert starts[4] > starts[3]
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    low = Backoff(base=2, cap=60, rand=lambda: 0.0)
+    high = Backoff(base=2, cap=60, rand=lambda: 1.0)
+    assert [low.delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert [high.delay(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert high.delay(30) == 60.0
+    assert not high.exhausted(7)
+    assert high.exhausted(8)
