@@ -261,7 +261,7 @@ def _bodies(reply: Reply, platform: Literal["discord", "slack"]) -> list[dict[st
 def _print_reply(reply: Reply) -> None:
     from bot.adapters.console.render import render_reply as console_render
 
-    out.print(console_render(reply))
+    out.print(console_render(reply), soft_wrap=False)  # panels wrap their text; soft wrap would crop it
 
 
 def _resolve_topic_or_fail(application: App, text: str) -> str:

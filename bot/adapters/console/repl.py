@@ -55,4 +55,4 @@ async def _repl(application: App, console: Console) -> None:
 async def _answer(application: App, text: str, console: Console) -> None:
     name, args = parse_command_text(text)
     inv = Invocation("console", name, args, channel="console", user="you", is_admin=True)
-    console.print(render_reply(await application.commands.run(inv)))
+    console.print(render_reply(await application.commands.run(inv)), soft_wrap=False)  # wrap, never crop
