@@ -62,6 +62,9 @@ def build_limiters(config: DeliverySettings) -> dict[str, Limiter]:
     }
 
 
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
 class DeliveryEngine:
     """Post scheduled digests and topic alerts exactly once per slot and story, alongside the chat adapters."""
 
@@ -121,8 +124,16 @@ class DeliveryEngine:
         )
         self.server: ApiServer | None = None
         self.last_tick: datetime | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()  # scheduler jobs in flight, awaited at shutdown
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
 
     async def _tick(self) -> None:
+        self._track()
         try:
             await self.ticker.tick()
             self.last_tick = self.clock()
@@ -132,6 +143,7 @@ class DeliveryEngine:
     async def _scan(self) -> None:
         if self.watch is None:
             return
+        self._track()
         try:
             await self.watch.scan()
         except Exception:
@@ -177,6 +189,11 @@ class DeliveryEngine:
             await self.worker.run(stop)
         finally:
             if scheduler.running:
+                # Pause, let a tick that is writing finish its transaction, then shut down: APScheduler's
+                # shutdown cancels jobs in flight, which would roll the tick back and log a traceback.
+                scheduler.pause()
+                if self._jobs:
+                    await asyncio.wait(set(self._jobs), timeout=SHUTDOWN_GRACE_SECONDS)
                 scheduler.shutdown(wait=False)
             if self.server is not None:
                 await self.server.stop()

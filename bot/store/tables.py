@@ -32,7 +32,6 @@ POSITION_BITS = 12  # sections of one story that are indexed: up to 4,096
 MAX_INDEXED_SECTIONS = 1 << POSITION_BITS
 SLOTS_PER_SECOND = 1 << SLOT_BITS
 SECONDS_LIMIT = (1 << 34) - 1  # keeps section ids inside a signed 64-bit integer (years 1426 to 2514)
-FTS_TABLE = "sections_fts"  # SQLite FTS5 table over sections (title, text); PostgreSQL uses sections.search
 
 
 class UTCDateTime(TypeDecorator[datetime]):
