@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.adapters.discord.cli import discord_app
+from bot.adapters.discord.errors import DiscordError
 from bot.adapters.slack.cli import slack_app
 from bot.app import App, open_app
 from bot.core.digest import Digest
@@ -491,7 +492,7 @@ def main() -> None:
     """Run the CLI, turning known problems into one-line messages instead of tracebacks."""
     try:
         app()
-    except (SettingsError, TaxonomyError, StoreError, QueryError, UsageProblem) as exc:
+    except (SettingsError, TaxonomyError, StoreError, QueryError, UsageProblem, DiscordError) as exc:
         err.print(f"newsbot: {_esc(str(exc))}", style="red", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -75,53 +75,65 @@ class Tagger:
 
     def topics_in(self, *texts: str | None) -> tuple[str, ...]:
         """Return the topic ids named anywhere in `texts`, in taxonomy order."""
+        return self._ordered(self._find(texts))
+
+    def _find(self, texts: Iterable[str | None]) -> set[str]:
+        # One pass over all texts: " | " cannot be part of a phrase, so no match spans two texts.
+        text = " | ".join(t for t in texts if t)
         found: set[str] = set()
-        for text in texts:
-            if not text:
-                continue
-            if self._word_re is not None:
-                for match in self._word_re.findall(text.lower()):
-                    topic = self._words.get(normalize_term(match))
+        if not text:
+            return found
+        words = self._words
+        if self._word_re is not None:
+            for match in self._word_re.findall(text.lower()):
+                topic = words.get(match) or words.get(normalize_term(match))
+                if topic is not None:
+                    found.add(topic)
+        if self._acronym_re is not None:
+            for m in self._acronym_re.finditer(text):
+                start = m.start()
+                if start == 0 or not text[start - 1].isalnum():
+                    topic = self._acronyms.get(m.group(1))
                     if topic is not None:
                         found.add(topic)
-            if self._acronym_re is not None:
-                for m in self._acronym_re.finditer(text):
-                    start = m.start()
-                    if start == 0 or not text[start - 1].isalnum():
-                        topic = self._acronyms.get(m.group(1))
-                        if topic is not None:
-                            found.add(topic)
-        return self._ordered(found)
+        return found
 
-    def _ordered(self, ids: Iterable[str]) -> tuple[str, ...]:
+    def _ordered(self, ids: set[str]) -> tuple[str, ...]:
         # Known topics in taxonomy order, then unknown ones alphabetically.
-        return tuple(sorted(set(ids), key=lambda t: (self._order.get(t, len(self._order)), t)))
+        if len(ids) < 2:
+            return tuple(ids)
+        order = self._order
+        known = sorted((t for t in ids if t in order), key=order.__getitem__)
+        if len(known) == len(ids):
+            return tuple(known)
+        return (*known, *sorted(t for t in ids if t not in order))
 
     def tag_summary(self, summary: Summary) -> TaggedSummary:
         """Tag every section (title and text) and the whole story; unknown tags are kept and listed."""
-        tagged_topics: list[Section] = []
-        tagged_sections: list[Section] = []
         section_topics: list[tuple[str, ...]] = []
-        for section, bucket in [
-            *((s, tagged_topics) for s in summary.topics),
-            *((s, tagged_sections) for s in summary.sections),
-        ]:
-            ids = self._ordered([*self.topics_in(section.title, section.text), *section.tags])
+        union: set[str] = set(summary.tags)
+        every_tag: set[str] = set(summary.tags)
+
+        def tag(section: Section) -> Section:
+            found = self._find((section.title, section.text))
+            found.update(section.tags)
+            every_tag.update(section.tags)
+            union.update(found)
+            ids = self._ordered(found)
             section_topics.append(ids)
-            bucket.append(section.model_copy(update={"tags": list(ids)}))
-        story_level = self.topics_in(
-            summary.headline,
-            summary.lede,
-            summary.significance,
-            *summary.agreements,
-            *summary.context,
+            # model_construct: the section was validated on the way in and only its tags change.
+            return Section.model_construct(title=section.title, text=section.text, tags=list(ids))
+
+        tagged_topics = [tag(s) for s in summary.topics]
+        tagged_sections = [tag(s) for s in summary.sections]
+        union.update(
+            self._find(
+                (summary.headline, summary.lede, summary.significance, *summary.agreements, *summary.context)
+            )
         )
-        every_tag = {*summary.tags, *(t for s in summary.all_sections() for t in s.tags)}
-        unknown = tuple(sorted(t for t in every_tag if t not in self.taxonomy))
-        union = self._ordered([*story_level, *(t for ids in section_topics for t in ids), *summary.tags])
         return TaggedSummary(
             summary=summary.model_copy(update={"topics": tagged_topics, "sections": tagged_sections}),
             section_topics=tuple(section_topics),
-            topics=union,
-            unknown_tags=unknown,
+            topics=self._ordered(union),
+            unknown_tags=tuple(sorted(t for t in every_tag if t not in self.taxonomy)),
         )

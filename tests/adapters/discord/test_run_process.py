@@ -55,7 +55,9 @@ async def test_newsbot_run_with_a_refused_token_fails_without_printing_it(tmp_pa
         proc = await start(bot_env(fake, tmp_path, token=secret))
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
     output = stdout.decode() + stderr.decode()
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "Discord refused the token (401 Unauthorized): check NEWSBOT_DISCORD__TOKEN" in output
+    assert "Traceback" not in output
+    assert len(stderr.decode().strip().splitlines()) == 1
     assert secret not in output
     assert fake.identify is None
