@@ -296,6 +296,17 @@ def post(
     settings = _settings()
     target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
     url = discord_webhook or slack_webhook or ""
+    try:  # a wrong URL is worth saying before the archive is even opened
+        if target == "discord":
+            from bot.adapters.discord.webhook import check_webhook_url as check_discord
+
+            check_discord(url)
+        else:
+            from bot.adapters.slack.webhook import check_webhook_url as check_slack
+
+            check_slack(url)
+    except ValueError as exc:
+        raise UsageProblem(f"--{target}-webhook: {exc}") from None
 
     async def work(application: App) -> int:
         topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
