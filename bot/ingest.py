@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from bot.core.ports import PutOutcome
 from bot.core.service import NewsService
 
 FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
+GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections during a bulk ingest
+STORIES_PER_FLUSH = 2_000  # …or stories: a folder of large JSONL files must not sit in memory whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,31 @@ async def ingest_paths(
     on_files_found: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Ingest every summary file named or found below the folders named; bad files never stop good ones."""
+    with _fewer_collections():
+        return await _ingest(service, paths, on_file=on_file, on_files_found=on_files_found)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    # A bulk ingest allocates millions of short-lived model objects; with CPython's default
+    # threshold (700) the collector runs thousands of times and costs over a tenth of the
+    # run (measured with make bench). Nothing here forms reference cycles that need prompt
+    # collection, so collect less often for the duration and restore the setting after.
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_GEN0_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+async def _ingest(
+    service: NewsService,
+    paths: Iterable[Path],
+    *,
+    on_file: Callable[[Path], None] | None,
+    on_files_found: Callable[[int], None] | None,
+) -> IngestReport:
     files, errors = expand_paths(paths)
     report = IngestReport(errors=list(errors), files=len(files))
     if on_files_found is not None:
@@ -58,7 +87,7 @@ async def ingest_paths(
                 pending.append(item)
         if on_file is not None:
             on_file(path)
-        if i % FILES_PER_FLUSH == 0:
+        if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
             await _store(service, pending, report)
             pending = []
     await _store(service, pending, report)
