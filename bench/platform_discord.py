@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ from bot.adapters.discord.bot import DiscordBot
 from bot.app import App
 from bot.settings import DiscordSettings
 from tests.fakes.discord import GUILD_ID, TOKEN, FakeDiscord
+from tests.fakes.process import discord_run_env, start_module, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = (
@@ -70,24 +69,8 @@ async def idle_rss_mb(settle: float = 5.0) -> float:
     """Return the resident memory (MB) of a `newsbot run` process (Discord only) once READY and idle."""
     async with FakeDiscord() as fake:
         with tempfile.TemporaryDirectory() as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-            env.update(
-                NEWSBOT_DATABASE_URL=f"sqlite:///{Path(tmp) / 'newsbot.db'}",
-                NEWSBOT_DISCORD__TOKEN=TOKEN,
-                NEWSBOT_DISCORD__API_BASE=fake.api_base,
-                NEWSBOT_DISCORD__GATEWAY_URL=fake.gateway_url,
-                NEWSBOT_DISCORD__GUILD_IDS=str(GUILD_ID),
-            )
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            env = discord_run_env(fake, f"sqlite:///{Path(tmp) / 'newsbot.db'}")
+            proc = await start_module("bot", "run", env=env, stdout=asyncio.subprocess.DEVNULL)
             waiting = asyncio.create_task(fake.identified.wait())
             exited = asyncio.create_task(proc.wait())
             try:
@@ -99,13 +82,7 @@ async def idle_rss_mb(settle: float = 5.0) -> float:
                 await asyncio.sleep(settle)  # past discord.py's guild-ready wait, then idle
                 return _rss_mb(proc.pid)
             finally:
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(proc.wait(), 15)
-                    except TimeoutError:
-                        proc.kill()
-                        await proc.wait()
+                await stop_process(proc)
                 exited.cancel()
 
 

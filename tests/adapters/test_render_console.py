@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Group
 
 from bot.adapters.console.render import render_digest, render_reply, reply_to_text
-from bot.core.digest import Digest, DigestEntry, DigestSection
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.payload_tools import hostile_replies
+from tests.adapters.render_cases import drone_digest, drone_story
 
 BORDERS = "│╭╮╰╯─"
 
@@ -27,15 +25,7 @@ def test_a_reply_reads_as_title_notice_text_items_and_footer() -> None:
         title="Topic: Drones",
         notice="Showing results for drones",
         text="Two stories.",
-        items=[
-            Item(
-                title="Drone Technology",
-                url="https://example.com/story",
-                meta="Example News · 2026-11-24",
-                text="Certification of drone components.",
-                parts=[Part(title="Agreements", text="• Pax Silica Declaration")],
-            )
-        ],
+        items=[drone_story()],
         footer="Ask with /topic drones",
         page=2,
         pages=3,
@@ -112,21 +102,7 @@ def test_long_titles_wrap_instead_of_being_cropped() -> None:
 
 
 def test_a_digest_renders_as_a_group_of_panels() -> None:
-    when = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    digest = Digest(
-        title="Daily digest",
-        start=when,
-        end=when,
-        entries=[
-            DigestEntry(
-                summary_id="s",
-                headline="Headline",
-                published=when,
-                sections=[DigestSection(title="Drone Technology", text="Certification.")],
-            )
-        ],
-    )
-    assert isinstance(render_digest(digest), Group)
+    assert isinstance(render_digest(drone_digest()), Group)
     assert isinstance(render_reply(Reply(title="t")), Group)
 
 

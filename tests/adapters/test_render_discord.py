@@ -2,147 +2,25 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 
 from bot.adapters.discord import render
 from bot.adapters.discord.render import render_digest, render_reply
-from bot.core.digest import Digest, DigestEntry, DigestSection, digest_reply
 from bot.core.reply import Item, Part, Reply
-from tests.adapters.payload_tools import (
-    LONG_URL,
-    ZWSP,
-    digest_texts,
-    digest_titles,
-    digests,
-    hostile_digest,
-    hostile_replies,
-    hostile_text,
-    replies,
-    run_checker,
+from tests.adapters.discord_checks import (
+    BLURPLE,
+    DISCORD,
+    NO_PINGS,
+    RED,
+    YELLOW,
+    problems,
+    reading_order,
+    unescape,
 )
-
-NO_PINGS: dict[str, list[str]] = {"parse": []}
-BLURPLE, YELLOW, RED = 0x5865F2, 0xFEE75C, 0xED4245
-_PING = re.compile(r"@(everyone|here)|<[@#]")
-
-
-# -- checks a user of the bodies relies on ------------------------------------------------------
-
-
-def problems(body: dict[str, Any]) -> list[str]:
-    """Return every way `body` breaks Discord's limits or could ping (empty when it is fine)."""
-    found: list[str] = []
-    if set(body) != {"embeds", "allowed_mentions"}:
-        found.append(f"unexpected keys {sorted(body)}")
-    if body.get("allowed_mentions") != NO_PINGS:
-        found.append(f"allowed_mentions {body.get('allowed_mentions')!r}")
-    if len(body.get("content") or "") > render.CONTENT_MAX:
-        found.append("content too long")
-    embeds = body["embeds"]
-    if not 1 <= len(embeds) <= render.EMBEDS_PER_MESSAGE_MAX:
-        found.append(f"{len(embeds)} embeds")
-    total = 0
-    for i, e in enumerate(embeds):
-        title, desc = e.get("title", ""), e.get("description", "")
-        fields, footer = e.get("fields", []), e.get("footer", {}).get("text", "")
-        author = e.get("author", {}).get("name", "")
-        if len(title) > render.EMBED_TITLE_MAX or len(desc) > render.EMBED_DESCRIPTION_MAX:
-            found.append(f"embed {i}: title {len(title)} or description {len(desc)} too long")
-        if len(footer) > render.FOOTER_TEXT_MAX or len(author) > render.AUTHOR_NAME_MAX:
-            found.append(f"embed {i}: footer or author too long")
-        if len(fields) > render.EMBED_FIELDS_MAX:
-            found.append(f"embed {i}: {len(fields)} fields")
-        for f in fields:
-            if (
-                not 0 < len(f["name"]) <= render.FIELD_NAME_MAX
-                or not 0 < len(f["value"]) <= render.FIELD_VALUE_MAX
-            ):
-                found.append(f"embed {i}: field {len(f['name'])}/{len(f['value'])} characters")
-        if "url" in e and (
-            not title or not e["url"].startswith(("http://", "https://")) or len(e["url"]) > 2048
-        ):
-            found.append(f"embed {i}: bad url {e['url'][:40]!r}")
-        if not (title or desc or fields):
-            found.append(f"embed {i}: empty")
-        if e.get("color") not in (BLURPLE, YELLOW, RED):
-            found.append(f"embed {i}: colour {e.get('color')!r}")
-        total += len(title) + len(desc) + len(footer) + len(author)
-        total += sum(len(f["name"]) + len(f["value"]) for f in fields)
-        for text in (title, desc, footer, *(f["name"] for f in fields), *(f["value"] for f in fields)):
-            if _PING.search(text):
-                found.append(f"embed {i}: mention sequence in {text[:60]!r}")
-    if total > render.EMBEDS_TOTAL_MAX:
-        found.append(f"{total} characters in all embeds")
-    return found
-
-
-def unescape(text: str) -> str:
-    """Undo the renderer's escapes: what a reader sees, minus zero-width spaces."""
-    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL).replace(ZWSP, "")
-
-
-def reading_order(bodies: list[dict[str, Any]]) -> str:
-    """Return the descriptions and field values of all bodies, in order, as a reader sees them."""
-    pieces = []
-    for body in bodies:
-        for embed in body["embeds"]:
-            pieces.append(embed.get("description", ""))
-            pieces.extend(f["value"] for f in embed.get("fields", []))
-    return unescape("\n".join(pieces))
-
-
-def everything_shown(bodies: list[dict[str, Any]]) -> str:
-    """Return every string a reader sees in the bodies (titles, names and footers too), unescaped."""
-    pieces = []
-    for body in bodies:
-        for embed in body["embeds"]:
-            pieces += [embed.get("title", ""), embed.get("description", "")]
-            pieces += [s for f in embed.get("fields", []) for s in (f["name"], f["value"])]
-            pieces.append(embed.get("footer", {}).get("text", ""))
-    return unescape("\n".join(pieces))
-
-
-def assert_texts_kept(originals: list[str], *orders: str) -> None:
-    """Assert each original text reads, word for word and in order, in one of `orders` (whitespace aside)."""
-    seen = [" " + " ".join(order.split()) + " " for order in orders]
-    unmarked = ["".join(order.replace("…", "").split()) for order in orders]
-    for text in originals:
-        words = text.replace(ZWSP, "").split()
-        if not words:
-            continue
-        if max(map(len, words)) < render.FIELD_VALUE_MAX:
-            run = " " + " ".join(words) + " "
-            assert any(run in order for order in seen), f"lost words of {text[:80]!r}"
-        else:  # a token longer than a field comes back in pieces marked with "…"
-            joined = "".join(words).replace("…", "")
-            assert any(joined in order for order in unmarked), f"lost text of {text[:80]!r}"
-
-
-def assert_all_words_kept(reply: Reply, bodies: list[dict[str, Any]]) -> None:
-    """Assert every text and title of the reply reads, word for word and in order, in the bodies."""
-    texts = [reply.text, *(i.text for i in reply.items), *(p.text for i in reply.items for p in i.parts)]
-    assert_texts_kept(texts, reading_order(bodies))
-    titles = [reply.title, *(i.title for i in reply.items), *(p.title for i in reply.items for p in i.parts)]
-    # A clipped title is given in full in the text below it, which may run over several embeds.
-    assert_texts_kept(titles, everything_shown(bodies), reading_order(bodies))
-
-
-def assert_continuations_marked(bodies: list[dict[str, Any]], titles: list[str]) -> None:
-    """Assert that an embed or field that is not a title's first appearance says "(cont.)"."""
-    firsts = {" ".join(t.replace(ZWSP, "").split()) for t in titles}
-    for body in bodies:
-        for embed in body["embeds"]:
-            names = [embed.get("title")] + [f["name"] for f in embed.get("fields", [])]
-            for name in filter(None, names):
-                shown = " ".join(unescape(name).split())
-                assert shown in firsts or shown.endswith(("(cont.)", "…")) or name == ZWSP, name
-
+from tests.adapters.payload_tools import ZWSP
+from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
 
 # -- exact bodies -------------------------------------------------------------------------------
 
@@ -171,15 +49,7 @@ def assert_continuations_marked(bodies: list[dict[str, Any]], titles: list[str])
             Reply(
                 title="Topic: Drones",
                 notice="Showing results for drones",
-                items=[
-                    Item(
-                        title="Drone Technology",
-                        url="https://example.com/story",
-                        meta="Example News · 2026-11-24",
-                        text="Certification of drone components.",
-                        parts=[Part(title="Agreements", text="• Pax Silica Declaration")],
-                    )
-                ],
+                items=[drone_story()],
                 tone="warning",
                 page=1,
                 pages=2,
@@ -280,7 +150,7 @@ def test_a_long_part_continues_in_fields_marked_continued() -> None:
         assert len(f["value"]) <= render.FIELD_VALUE_MAX
         assert f["value"].endswith("."), "a field ends at a sentence end"
     assert all(f"https://example.com/{n}." in reading_order(bodies) for n in range(400))
-    assert_all_words_kept(reply, bodies)
+    assert_all_words_kept(DISCORD, reply, bodies)
     assert all(problems(b) == [] for b in bodies)
 
 
@@ -358,114 +228,7 @@ def test_an_unusable_link_is_shown_as_text_not_linked() -> None:
     assert embed["description"] == "Link: javascript:alert(1)"
 
 
-def test_rendering_is_deterministic() -> None:
-    reply = hostile_replies()["mentions and markup"]
-    assert render_reply(reply) == render_reply(reply)
-
-
-def test_a_digest_renders_as_its_neutral_reply() -> None:
-    when = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    digest = Digest(
-        title="Daily digest",
-        start=when,
-        end=when,
-        entries=[
-            DigestEntry(
-                summary_id="taiwan-us",
-                headline="Taiwan and US Deepen Strategic Tech Partnership",
-                published=when,
-                url="https://example.com/story",
-                agreements=["Pax Silica Declaration"],
-                sections=[DigestSection(title="Drone Technology", text="Certification of drone components.")],
-            )
-        ],
-    )
-    bodies = render_digest(digest)
-    assert bodies == render_reply(digest_reply(digest))
+def test_a_digest_lists_agreements_before_sections() -> None:
+    bodies = render_digest(drone_digest())
     names = [f["name"] for f in bodies[0]["embeds"][1]["fields"]]
     assert names == ["Agreements", "Drone Technology"]
-
-
-# -- hostile input through Discord's own schema ---------------------------------------------------
-
-
-def test_hostile_replies_pass_the_shared_checker(tmp_path: Path) -> None:
-    bodies = []
-    for name, reply in hostile_replies().items():
-        rendered = render_reply(reply)
-        for body in rendered:
-            assert problems(body) == [], name
-        assert_all_words_kept(reply, rendered)
-        bodies.extend(rendered)
-    run_checker("check-discord-payloads", bodies, tmp_path)
-    # Interaction follow-ups send the same bodies through the webhook route.
-    run_checker("check-discord-payloads", bodies, tmp_path, "--schema", "IncomingWebhookRequestPartial")
-
-
-def test_hostile_text_cannot_mention_anyone() -> None:
-    bodies = render_reply(Reply(title=hostile_text(), text=hostile_text(), footer=hostile_text()))
-    assert all(problems(b) == [] for b in bodies)
-
-
-# -- any summary, through core's digest ------------------------------------------------------------
-
-
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(digest=digests())
-def test_any_digest_fits_every_limit_and_keeps_every_section(digest: Digest) -> None:
-    bodies = render_digest(digest)
-    for body in bodies:
-        assert problems(body) == []
-    assert_texts_kept(digest_texts(digest), reading_order(bodies))
-    assert_texts_kept(digest_titles(digest), everything_shown(bodies), reading_order(bodies))
-    titles = [*digest_titles(digest), "Agreements"]
-    assert_continuations_marked(bodies, titles)
-    if any(e.url == LONG_URL for e in digest.entries):  # too long to link: shown as text instead
-        assert "Link:" + LONG_URL in "".join(reading_order(bodies).replace("…", "").split())
-
-
-def test_a_hostile_digest_keeps_every_section_and_passes_the_shared_checker(tmp_path: Path) -> None:
-    digest = hostile_digest()
-    bodies = render_digest(digest)
-    assert all(problems(b) == [] for b in bodies)
-    assert len(bodies) > 1
-    assert_texts_kept(digest_texts(digest), reading_order(bodies))
-    assert_texts_kept(digest_titles(digest), everything_shown(bodies), reading_order(bodies))
-    assert_continuations_marked(bodies, [*digest_titles(digest), "Agreements"])
-    run_checker("check-discord-payloads", bodies, tmp_path)
-    run_checker("check-discord-payloads", bodies, tmp_path, "--schema", "IncomingWebhookRequestPartial")
-
-
-def test_generated_digests_pass_the_shared_checker(tmp_path: Path) -> None:
-    bodies: list[dict[str, Any]] = []
-
-    @settings(
-        max_examples=25,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(digest=digests())
-    def collect(digest: Digest) -> None:
-        bodies.extend(render_digest(digest))
-
-    collect()
-    run_checker("check-discord-payloads", bodies, tmp_path)
-
-
-# -- any reply --------------------------------------------------------------------------------------
-
-
-@settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(reply=replies())
-def test_any_reply_fits_every_limit_and_keeps_every_word(reply: Reply) -> None:
-    bodies = render_reply(reply)
-    for body in bodies:
-        assert problems(body) == []
-    assert_all_words_kept(reply, bodies)
-    titles = [reply.title, *(i.title for i in reply.items), *(p.title for i in reply.items for p in i.parts)]
-    assert_continuations_marked(bodies, [*titles, render.UNTITLED])

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
 
 from bot.adapters.slack import render
 from bot.adapters.slack.render import render_digest, render_reply
-from bot.core.digest import Digest, DigestEntry, DigestSection, digest_reply
 from bot.core.reply import Item, Part, Reply
-from tests.adapters.payload_tools import (
-    LONG_URL,
-    ZWSP,
-    digest_texts,
-    digest_titles,
-    digests,
-    hostile_digest,
-    hostile_replies,
-    hostile_text,
-    replies,
-    run_checker,
-)
-
-_MENTION = re.compile(r"<!(channel|here|everyone|subteam\^)|<@[UW][A-Z0-9]+")
-_LINK = re.compile(r"<(https?://[^|>]*)>")
-_LABELLED_LINK = re.compile(r"<https?://[^|>]*\|([^>]*)>")
-_LOOKS_BACK = str.maketrans({"\u2217": "*", "\u02cd": "_", "\u223c": "~", "\u02cb": "`", "\u2223": "|"})
-POST = {"unfurl_links": False, "unfurl_media": False}
+from tests.adapters.payload_tools import ZWSP
+from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
+from tests.adapters.slack_checks import POST, SLACK, problems, unescape
 
 
 def header(text: str) -> dict[str, Any]:
@@ -49,142 +28,6 @@ def context(text: str) -> dict[str, Any]:
 
 
 DIVIDER = {"type": "divider"}
-
-
-# -- checks a user of the bodies relies on ------------------------------------------------------
-
-
-def _strings(node: object) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for v in node.values() for s in _strings(v)]
-    if isinstance(node, list):
-        return [s for v in node for s in _strings(v)]
-    return []
-
-
-def problems(body: dict[str, Any]) -> list[str]:
-    """Return every way `body` breaks Block Kit's limits or could ping (empty when it is fine)."""
-    found: list[str] = []
-    if set(body) != {"text", "blocks", *POST}:
-        found.append(f"unexpected keys {sorted(body)}")
-    if any(body.get(k) is not False for k in POST):
-        found.append("links or media would unfurl")
-    if not body.get("text", "").strip():
-        found.append("empty fallback text")
-    blocks = body["blocks"]
-    if not 1 <= len(blocks) <= render.MESSAGE_BLOCKS_MAX:
-        found.append(f"{len(blocks)} blocks")
-    total = 0
-    for i, b in enumerate(blocks):
-        try:
-            parsed = Block.parse(b)
-            if parsed is None:
-                found.append(f"block {i}: unknown type {b.get('type')!r}")
-            else:
-                parsed.validate_json()
-        except SlackObjectFormationError as e:
-            found.append(f"block {i}: {e}")
-        texts = [b["text"]] if "text" in b else []
-        texts += b.get("elements", []) + b.get("fields", [])
-        if b["type"] == "header" and len(b["text"]["text"]) > render.HEADER_TEXT_MAX:
-            found.append(f"block {i}: header too long")
-        if b["type"] == "section" and not 0 < len(b["text"]["text"]) <= render.SECTION_TEXT_MAX:
-            found.append(f"block {i}: section text {len(b['text']['text'])}")
-        if len(b.get("fields", [])) > render.SECTION_FIELDS_MAX or len(b.get("elements", [])) > 10:
-            found.append(f"block {i}: too many fields or elements")
-        for t in texts:
-            if len(t["text"]) > render.TEXT_OBJECT_MAX:
-                found.append(f"block {i}: text object of {len(t['text'])}")
-            if t["type"] == "mrkdwn" and t.get("verbatim") is not True:
-                found.append(f"block {i}: mrkdwn without verbatim")
-            total += len(t["text"])
-    if total > render.MESSAGE_TEXT_MAX:
-        found.append(f"{total} characters of block text")
-    for s in _strings(body):
-        if _MENTION.search(s):
-            found.append(f"mention sequence in {s[:60]!r}")
-    return found
-
-
-def normalise(text: str) -> str:
-    return text.translate(_LOOKS_BACK).replace(ZWSP, "")
-
-
-def unescape(text: str) -> str:
-    """Undo the renderer's escapes: what a reader sees."""
-    text = _LINK.sub(r"\1", text)
-    return normalise(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
-
-
-def reading_order(bodies: list[dict[str, Any]]) -> str:
-    """Return the section texts of all bodies in order, minus newsbot's own bold title lines."""
-    pieces = []
-    for body in bodies:
-        for b in body["blocks"]:
-            if b["type"] != "section":
-                continue
-            text = b["text"]["text"]
-            if text.startswith("*"):  # content never holds a bare "*": this is a title line
-                text = text.partition("\n")[2]
-            pieces.append(text)
-    return unescape("\n".join(pieces))
-
-
-def everything_shown(bodies: list[dict[str, Any]]) -> str:
-    """Return every block text a reader sees (headers, titles, context lines too), unescaped, unbolded."""
-    pieces = []
-    for body in bodies:
-        for b in body["blocks"]:
-            for t in [b["text"]] if "text" in b else b.get("elements", []):
-                if t["type"] == "plain_text":  # shown as sent, never parsed
-                    pieces.append(normalise(t["text"]))
-                else:
-                    pieces.append(unescape(_LABELLED_LINK.sub(r"\1", _unbold(t["text"]))))
-    return "\n".join(pieces)
-
-
-def _unbold(text: str) -> str:
-    # Content never starts with a bare "*" (it becomes a look-alike): a leading one is a bold title line.
-    if not text.startswith("*"):
-        return text
-    title, newline, rest = text.partition("\n")
-    return title[1:-1] + newline + rest
-
-
-def assert_texts_kept(originals: list[str], *orders: str) -> None:
-    """Assert each original text reads, word for word and in order, in one of `orders` (whitespace aside)."""
-    seen = [" " + " ".join(order.split()) + " " for order in orders]
-    unmarked = ["".join(order.replace("…", "").split()) for order in orders]
-    for text in originals:
-        words = normalise(text).split()
-        if not words:
-            continue
-        if max(map(len, words)) < render.LINK_URL_MAX:
-            run = " " + " ".join(words) + " "
-            assert any(run in order for order in seen), f"lost words of {text[:80]!r}"
-        else:  # a token longer than a section comes back in pieces marked with "…"
-            joined = "".join(words).replace("…", "")
-            assert any(joined in order for order in unmarked), f"lost text of {text[:80]!r}"
-
-
-def assert_all_words_kept(reply: Reply, bodies: list[dict[str, Any]]) -> None:
-    """Assert every text and title of the reply reads, word for word and in order, in the bodies."""
-    texts = [reply.text, *(i.text for i in reply.items), *(p.text for i in reply.items for p in i.parts)]
-    assert_texts_kept(texts, reading_order(bodies))
-    titles = [reply.title, *(i.title for i in reply.items), *(p.title for i in reply.items for p in i.parts)]
-    # A clipped title is given in full in the text below it, which may run over several sections.
-    assert_texts_kept(titles, everything_shown(bodies), reading_order(bodies))
-
-
-def assert_continuations_marked(bodies: list[dict[str, Any]]) -> None:
-    """Assert that a message after the first says what it continues, or opens a new story."""
-    for body in bodies[1:]:
-        first = body["blocks"][0]
-        opens_story = first["type"] == "section" and first["text"]["text"].startswith("*")
-        says_continued = first["type"] == "context" and first["elements"][0]["text"].endswith("(cont.)")
-        assert opens_story or says_continued, first
 
 
 # -- exact bodies -------------------------------------------------------------------------------
@@ -212,15 +55,7 @@ def assert_continuations_marked(bodies: list[dict[str, Any]]) -> None:
             Reply(
                 title="Topic: Drones",
                 notice="Showing results for drones",
-                items=[
-                    Item(
-                        title="Drone Technology",
-                        url="https://example.com/story?a=1&b=2",
-                        meta="Example News · 2026-11-24",
-                        text="Certification of drone components.",
-                        parts=[Part(title="Agreements", text="• Pax Silica Declaration")],
-                    )
-                ],
+                items=[drone_story("https://example.com/story?a=1&b=2")],
                 page=1,
                 pages=2,
             ),
@@ -353,7 +188,7 @@ def test_a_long_part_continues_in_sections_marked_continued() -> None:
     assert texts[0].startswith("*Drone Technology*\n")
     assert all(t.startswith("*Drone Technology (cont.)*\n") for t in texts[1:])
     assert all(t.endswith(">.") for t in texts), "a section ends at a sentence end, never inside a link"
-    assert_all_words_kept(reply, bodies)
+    assert_all_words_kept(SLACK, reply, bodies)
     assert all(problems(b) == [] for b in bodies)
 
 
@@ -402,113 +237,10 @@ def test_an_unbreakable_token_is_cut_into_marked_pieces_and_nothing_is_lost() ->
     texts = [b["text"]["text"] for body in bodies for b in body["blocks"] if b["type"] == "section"]
     for t in texts:
         assert not re.search(r"&(?!amp;|lt;|gt;)", t), "a cut never splits an entity"
-    assert_all_words_kept(reply, bodies)
+    assert_all_words_kept(SLACK, reply, bodies)
 
 
-def test_rendering_is_deterministic() -> None:
-    reply = hostile_replies()["mentions and markup"]
-    assert render_reply(reply) == render_reply(reply)
-
-
-def test_a_digest_renders_as_its_neutral_reply() -> None:
-    when = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    digest = Digest(
-        title="Daily digest",
-        start=when,
-        end=when,
-        entries=[
-            DigestEntry(
-                summary_id="taiwan-us",
-                headline="Taiwan and US Deepen Strategic Tech Partnership",
-                published=when,
-                agreements=["Pax Silica Declaration"],
-                sections=[DigestSection(title="Drone Technology", text="Certification of drone components.")],
-            )
-        ],
-    )
-    [body] = render_digest(digest)
-    assert [body] == render_reply(digest_reply(digest))
+def test_a_digest_reads_as_one_message_with_a_summary_fallback() -> None:
+    [body] = render_digest(drone_digest())
     assert body["text"] == "Daily digest — 1 story · 2026-11-24"
     assert section("*Drone Technology*\nCertification of drone components.") in body["blocks"]
-
-
-# -- hostile input through the shared checker ------------------------------------------------------
-
-
-def test_hostile_replies_pass_the_shared_checker(tmp_path: Path) -> None:
-    bodies = []
-    for name, reply in hostile_replies().items():
-        rendered = render_reply(reply)
-        for body in rendered:
-            assert problems(body) == [], name
-        assert_all_words_kept(reply, rendered)
-        bodies.extend(rendered)
-    run_checker("check-slack-payloads", bodies, tmp_path)
-
-
-def test_hostile_text_cannot_mention_anyone() -> None:
-    bodies = render_reply(
-        Reply(title=hostile_text(), text=hostile_text(), notice=hostile_text(), footer=hostile_text())
-    )
-    assert all(problems(b) == [] for b in bodies)
-
-
-# -- any summary, through core's digest ------------------------------------------------------------
-
-
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(digest=digests())
-def test_any_digest_fits_every_limit_and_keeps_every_section(digest: Digest) -> None:
-    bodies = render_digest(digest)
-    for body in bodies:
-        assert problems(body) == []
-    assert_texts_kept(digest_texts(digest), reading_order(bodies))
-    assert_texts_kept(digest_titles(digest), everything_shown(bodies), reading_order(bodies))
-    assert_continuations_marked(bodies)
-    if any(e.url == LONG_URL for e in digest.entries):  # too long to link: shown as text instead
-        assert "Link:" + LONG_URL in "".join(reading_order(bodies).replace("…", "").split())
-
-
-def test_a_hostile_digest_keeps_every_section_and_passes_the_shared_checker(tmp_path: Path) -> None:
-    digest = hostile_digest()
-    bodies = render_digest(digest)
-    assert all(problems(b) == [] for b in bodies)
-    assert len(bodies) > 1
-    assert_texts_kept(digest_texts(digest), reading_order(bodies))
-    assert_texts_kept(digest_titles(digest), everything_shown(bodies), reading_order(bodies))
-    assert_continuations_marked(bodies)
-    run_checker("check-slack-payloads", bodies, tmp_path)
-
-
-def test_generated_digests_pass_the_shared_checker(tmp_path: Path) -> None:
-    bodies: list[dict[str, Any]] = []
-
-    @settings(
-        max_examples=25,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(digest=digests())
-    def collect(digest: Digest) -> None:
-        bodies.extend(render_digest(digest))
-
-    collect()
-    run_checker("check-slack-payloads", bodies, tmp_path)
-
-
-# -- any reply --------------------------------------------------------------------------------------
-
-
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(reply=replies())
-def test_any_reply_fits_every_limit_and_keeps_every_word(reply: Reply) -> None:
-    bodies = render_reply(reply)
-    for body in bodies:
-        assert problems(body) == []
-    assert_all_words_kept(reply, bodies)
-    assert_continuations_marked(bodies)

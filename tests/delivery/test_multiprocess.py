@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +16,8 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database
 from bot.store.outbox import SqlOutbox
 from tests.fakes.discord import TOKEN, FakeDiscord
+from tests.fakes.process import ROOT, clean_env, start_module, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
 RULES = ApsCronRules()
 FAKE_START = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the run crosses the 2026 spring DST change in Europe
 SPEED = 600.0  # one real second is ten fake minutes
@@ -53,15 +50,7 @@ def _expected_slots(cron: str, tz: str, start: datetime, end: datetime) -> list[
 
 
 async def _spawn(env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.delivery.engine_proc",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_module("tests.delivery.engine_proc", env=env)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
     if line.strip() != b"ready":
@@ -71,8 +60,7 @@ async def _spawn(env: dict[str, str]) -> asyncio.subprocess.Process:
 
 
 def _env(database_url: str, api_base: str, clock: str, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env.update(
+    env = clean_env(
         NEWSBOT_DATABASE_URL=database_url,
         NEWSBOT_DISCORD__TOKEN=TOKEN,
         NEWSBOT_DISCORD__API_BASE=api_base,
@@ -84,16 +72,6 @@ def _env(database_url: str, api_base: str, clock: str, tmp: Path) -> dict[str, s
     )
     (tmp / "empty.toml").write_text("", encoding="utf-8")
     return env
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def _run_two_bots(pg_url: str, tmp: Path, *, kill_one: bool) -> None:
@@ -138,7 +116,7 @@ async def _run_two_bots(pg_url: str, tmp: Path, *, kill_one: bool) -> None:
                     await asyncio.sleep(0.2)
             finally:
                 for proc in procs:
-                    await _stop(proc)
+                    await stop_process(proc)
             # The clock ran on past fake_end while the test waited; later slots are not part of the check.
             rows = [
                 r for r in await outbox.find(limit=10_000) if r.slot_at is not None and r.slot_at <= fake_end
@@ -172,15 +150,7 @@ async def test_sqlite_refuses_a_second_process(tmp_path: Path) -> None:
         env = _env(url, fake.api_base, f"{FAKE_START.isoformat()}@{time.time()}@1", tmp_path)
         first = await _spawn(env)
         try:
-            second = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.delivery.engine_proc",
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            second = await start_module("tests.delivery.engine_proc", env=env)
             _, err = await asyncio.wait_for(second.communicate(), timeout=30)
             assert second.returncode == 3
             message = err.decode()
@@ -188,7 +158,7 @@ async def test_sqlite_refuses_a_second_process(tmp_path: Path) -> None:
             assert "newsbot.db" in message
             assert f"pid {first.pid}" in message
         finally:
-            await _stop(first)
+            await stop_process(first)
     assert first.returncode == 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.adapters.links import one_line, web_link
 from bot.adapters.textsplit import clip, split_text
 from bot.core.digest import Digest, digest_reply
 from bot.core.reply import Reply
@@ -66,7 +67,7 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
     # Every message keeps room for the footer, so it fits on whichever embed ends up last.
     out = _Messages(EMBEDS_TOTAL_MAX - len(footer), TONE_COLOURS[reply.tone])
     intro = [_escape(t) for t in (reply.notice, reply.text) if t and t.strip()]
-    title = _one_line(reply.title)
+    title = one_line(reply.title)
     if title or intro:
         out.add_entry(_escape(title), None, intro, [])
     for item in reply.items:
@@ -79,7 +80,7 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
         if item.text.strip():
             body.append(_escape(item.text))
         fields = [f for part in item.parts for f in _part_fields(part.title, part.text)]
-        out.add_entry(_escape(_one_line(item.title)) or UNTITLED, link, body, fields)
+        out.add_entry(_escape(one_line(item.title)) or UNTITLED, link, body, fields)
     if not out.messages:
         out.open(None, None, 1)["description"] = BLANK
     if footer:
@@ -139,7 +140,7 @@ class _Messages:
 
 
 def _part_fields(title: str, text: str) -> list[tuple[str, str]]:
-    name = _escape(_one_line(title))
+    name = _escape(one_line(title))
     value = _escape(text)
     heading, clipped = clip(name, FIELD_NAME_MAX, keep=_KEEP)
     if clipped:
@@ -163,16 +164,8 @@ def _footer(reply: Reply) -> str:
     return clip(" · ".join(bits), FOOTER_TEXT_MAX)[0]
 
 
-def _one_line(text: str) -> str:
-    # Titles and field names are single lines; a line break from a summary would only split them.
-    return " ".join(text.split())
-
-
 def _link(url: str | None) -> str | None:
-    if url is None:
-        return None
-    url = url.strip()
-    return url if len(url) <= EMBED_URL_MAX and _HTTP_URL.fullmatch(url) else None
+    return web_link(url, _HTTP_URL, EMBED_URL_MAX)
 
 
 def _escape(text: str) -> str:

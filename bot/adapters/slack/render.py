@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.adapters.links import one_line, web_link
 from bot.adapters.textsplit import clip, split_text
 from bot.core.digest import Digest, digest_reply
 from bot.core.reply import Reply
@@ -66,7 +67,7 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
     """Return chat.postMessage arguments (blocks and fallback text, no channel) within Block Kit's limits."""
     footer = _footer(reply)
     out = _Messages(footer)
-    title = _one_line(reply.title)
+    title = one_line(reply.title)
     body: list[str] = []
     if title:
         header, clipped = clip(_plain(title), HEADER_TEXT_MAX)
@@ -132,10 +133,10 @@ class _Messages:
         self, title: str, url: str | None, meta: str | None, text: str, parts: list[tuple[str, str]]
     ) -> None:
         """Add one item: divider, linked title, meta line, text, then a section run per part."""
-        full = _mrkdwn(_one_line(title)) or UNTITLED
+        full = _mrkdwn(one_line(title)) or UNTITLED
         link = _link(url)
         # Inside a link's label a nested <url> would end the link early, so URLs there stay text.
-        shown = (_escape_plain(_one_line(title)) or UNTITLED) if link else full
+        shown = (_escape_plain(one_line(title)) or UNTITLED) if link else full
         label, clipped = clip(shown, TITLE_MAX, keep=_KEEP)
         body = [full] if clipped else []
         if url and url.strip() and link is None:
@@ -156,7 +157,7 @@ class _Messages:
             body.append(_mrkdwn(text))
         self.add_sections("\n\n".join(body), "", "")
         for part_title, part_text in parts:
-            name = _mrkdwn(_one_line(part_title))
+            name = _mrkdwn(one_line(part_title))
             shown, cut = clip(name, TITLE_MAX, keep=_KEEP)
             value = _mrkdwn(part_text.strip())
             if cut:
@@ -173,8 +174,8 @@ def _continued(title: str) -> str:
 
 
 def _bodies(messages: list[list[dict[str, Any]]], title: str, text: str) -> list[dict[str, Any]]:
-    summary = _one_line(title) or "newsbot"
-    intro = _one_line(text)
+    summary = one_line(title) or "newsbot"
+    intro = one_line(text)
     first = clip(f"{summary} — {intro}" if intro else summary, FALLBACK_MAX)[0]
     count = len(messages)
     return [
@@ -205,18 +206,13 @@ def _footer(reply: Reply) -> str:
     return clip(" · ".join(bits), TEXT_OBJECT_MAX, keep=_KEEP)[0]
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _link(url: str | None) -> str | None:
-    if url is None:
-        return None
-    url = url.strip()
-    if not _HTTP_URL.fullmatch(url):
-        return None
-    escaped = url.replace("&", "&amp;")
-    return escaped if len(escaped) <= LINK_URL_MAX else None
+    return web_link(url, _HTTP_URL, LINK_URL_MAX, escape=_escape_url)
+
+
+def _escape_url(url: str) -> str:
+    # Inside <url|label> only "&" needs an entity: the URL pattern already refuses "<", ">" and "|".
+    return url.replace("&", "&amp;")
 
 
 def _label(text: str) -> str:
@@ -240,7 +236,7 @@ def _mrkdwn(text: str) -> str:
     pieces = _URL_IN_TEXT.split(text)
     out: list[str] = []
     for i, piece in enumerate(pieces):
-        link = piece.replace("&", "&amp;") if i % 2 else ""
+        link = _escape_url(piece) if i % 2 else ""
         # A longer link would not fit a section whole; as text it can be split between entities.
         if link and len(link) <= LINK_URL_MAX:
             out.append("<" + link + ">")

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
-from tests.fakes.discord import GUILD_ID, TOKEN, FakeDiscord
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.fakes.discord import TOKEN, FakeDiscord
+from tests.fakes.process import discord_run_env, start_module
 
 
 def bot_env(fake: FakeDiscord, tmp_path: Path, token: str = TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env.update(
-        NEWSBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'newsbot.db'}",
-        NEWSBOT_DISCORD__TOKEN=token,
-        NEWSBOT_DISCORD__API_BASE=fake.api_base,
-        NEWSBOT_DISCORD__GATEWAY_URL=fake.gateway_url,
-        NEWSBOT_DISCORD__GUILD_IDS=str(GUILD_ID),
-    )
-    return env
+    """Return the environment for `newsbot run` on Discord only, with its database in `tmp_path`."""
+    return discord_run_env(fake, f"sqlite:///{tmp_path / 'newsbot.db'}", token=token)
 
 
 async def start(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    """Start `newsbot run` with exactly `env`, its output piped."""
+    return await start_module("bot", "run", env=env)
 
 
 async def test_sigterm_stops_newsbot_run_cleanly(tmp_path: Path) -> None:

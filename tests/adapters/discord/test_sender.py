@@ -12,25 +12,13 @@ from bot.adapters.discord.sender import NONCE_MAX, DiscordSender, nonce_for
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
 from tests.adapters.payload_tools import hostile_replies, run_checker
+from tests.fakes.clock import ManualClock
 from tests.fakes.discord import TOKEN, FakeDiscord
 
 CHANNEL = "1300000000000000009"
 BODY: dict[str, object] = {
     "embeds": [{"title": "Drone Technology", "description": "Certification protocols"}]
 }
-
-
-class ManualClock:
-    """A clock the test moves by hand, so rate-limit windows pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -7,22 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.fakes.clock import ManualClock as FakeClock  # the Slack tests import it from here
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 
 SECRETS = (BOT_TOKEN, SIGNING_SECRET, APP_TOKEN)
-
-
-class FakeClock:
-    """A monotonic clock that tests advance by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

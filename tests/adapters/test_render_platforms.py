@@ -1,0 +1,125 @@
+"""What every chat renderer promises, checked the same way on Discord and Slack bodies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from bot.core.digest import Digest, digest_reply
+from bot.core.reply import Reply
+from tests.adapters.discord_checks import DISCORD
+from tests.adapters.payload_tools import (
+    LONG_URL,
+    digests,
+    hostile_digest,
+    hostile_replies,
+    hostile_text,
+    replies,
+    run_checker,
+)
+from tests.adapters.render_cases import (
+    Platform,
+    assert_all_words_kept,
+    assert_digest_kept,
+    drone_digest,
+    reply_titles,
+    run_checker_runs,
+)
+from tests.adapters.slack_checks import SLACK
+
+on_each_platform = pytest.mark.parametrize("platform", [DISCORD, SLACK], ids=str)
+SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+@on_each_platform
+def test_rendering_is_deterministic(platform: Platform) -> None:
+    reply = hostile_replies()["mentions and markup"]
+    assert platform.render_reply(reply) == platform.render_reply(reply)
+
+
+@on_each_platform
+def test_a_digest_renders_as_its_neutral_reply(platform: Platform) -> None:
+    digest = drone_digest()
+    assert platform.render_digest(digest) == platform.render_reply(digest_reply(digest))
+
+
+# -- hostile input through the shared checkers -------------------------------------------------------
+
+
+@on_each_platform
+def test_hostile_replies_pass_the_shared_checker(platform: Platform, tmp_path: Path) -> None:
+    bodies = []
+    for name, reply in hostile_replies().items():
+        rendered = platform.render_reply(reply)
+        for body in rendered:
+            assert platform.problems(body) == [], name
+        assert_all_words_kept(platform, reply, rendered)
+        bodies.extend(rendered)
+    run_checker_runs(platform, bodies, tmp_path)
+
+
+@on_each_platform
+def test_hostile_text_cannot_mention_anyone(platform: Platform) -> None:
+    reply = Reply(title=hostile_text(), text=hostile_text(), notice=hostile_text(), footer=hostile_text())
+    assert all(platform.problems(b) == [] for b in platform.render_reply(reply))
+
+
+# -- any summary, through core's digest ------------------------------------------------------------
+
+
+@on_each_platform
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW_DATA)
+@given(digest=digests())
+def test_any_digest_fits_every_limit_and_keeps_every_section(platform: Platform, digest: Digest) -> None:
+    bodies = platform.render_digest(digest)
+    for body in bodies:
+        assert platform.problems(body) == []
+    assert_digest_kept(platform, digest, bodies)
+    if any(e.url == LONG_URL for e in digest.entries):  # too long to link: shown as text instead
+        assert "Link:" + LONG_URL in "".join(platform.reading_order(bodies).replace("…", "").split())
+
+
+@on_each_platform
+def test_a_hostile_digest_keeps_every_section_and_passes_the_shared_checker(
+    platform: Platform, tmp_path: Path
+) -> None:
+    digest = hostile_digest()
+    bodies = platform.render_digest(digest)
+    assert all(platform.problems(b) == [] for b in bodies)
+    assert len(bodies) > 1
+    assert_digest_kept(platform, digest, bodies)
+    run_checker_runs(platform, bodies, tmp_path)
+
+
+@on_each_platform
+def test_generated_digests_pass_the_shared_checker(platform: Platform, tmp_path: Path) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=SLOW_DATA)
+    @given(digest=digests())
+    def collect(digest: Digest) -> None:
+        bodies.extend(platform.render_digest(digest))
+
+    collect()
+    run_checker(platform.checker, bodies, tmp_path)
+
+
+# -- any reply --------------------------------------------------------------------------------------
+
+
+@on_each_platform
+def test_any_reply_fits_every_limit_and_keeps_every_word(platform: Platform) -> None:
+    # Built per platform so each keeps its own number of examples.
+    @settings(max_examples=platform.reply_examples, deadline=None, suppress_health_check=SLOW_DATA)
+    @given(reply=replies())
+    def check(reply: Reply) -> None:
+        bodies = platform.render_reply(reply)
+        for body in bodies:
+            assert platform.problems(body) == []
+        assert_all_words_kept(platform, reply, bodies)
+        platform.assert_continuations_marked(bodies, [*reply_titles(reply), platform.untitled])
+
+    check()
