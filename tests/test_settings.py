@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +83,11 @@ def test_dotenv_in_the_working_folder(tmp_path: Path) -> None:
     settings = load_settings()
     assert settings.platforms() == ["discord"]
     assert settings.discord.guild_ids == []
+
+
+def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "config" / "newsbot.toml"
+    settings = load_settings(shipped)
+    defaults = Settings()
+    for section in ("digest", "discord", "slack", "api", "delivery"):
+        assert getattr(settings, section) == getattr(defaults, section), section
