@@ -492,17 +492,7 @@ class SqlOutbox:
         self, delivery: Delivery, owner: str, at: datetime, reason: str, now: datetime, *, counts: bool
     ) -> bool:
         """Put a leased row back to wait until `at`; a rate limit does not count as an attempt."""
-        d = deliveries.c
-        values: dict[str, Any] = {
-            "status": "pending",
-            "available_at": at,
-            "last_error": reason,
-            "lease_owner": None,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if counts:
-            values["attempts"] = d.attempts + 1
+        values = _handed_back("pending", reason, now, counts=counts, available_at=at)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
                 update(deliveries).where(self._mine(delivery.id, owner)).values(**values)
@@ -513,16 +503,7 @@ class SqlOutbox:
         self, delivery: Delivery, owner: str, reason: str, now: datetime, *, counts: bool = True
     ) -> bool:
         """Give a row up for good and pause what produced it (the schedule, or the channel's subscriptions)."""
-        d = deliveries.c
-        values: dict[str, Any] = {
-            "status": "dead",
-            "last_error": reason,
-            "lease_owner": None,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if counts:
-            values["attempts"] = d.attempts + 1
+        values = _handed_back("dead", reason, now, counts=counts)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
                 update(deliveries).where(self._mine(delivery.id, owner)).values(**values)
@@ -625,6 +606,21 @@ class SqlOutbox:
         )
         async with translated_errors(self._url), self._engine.connect() as conn:
             return [str(t) for t in (await conn.execute(stmt)).scalars()]
+
+
+def _handed_back(status: Status, reason: str, now: datetime, *, counts: bool, **extra: Any) -> dict[str, Any]:
+    """Return the column values that release a leased row in `status`, counting the attempt if asked."""
+    values: dict[str, Any] = {
+        "status": status,
+        "last_error": reason,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+        **extra,
+    }
+    if counts:
+        values["attempts"] = deliveries.c.attempts + 1
+    return values
 
 
 def _story_select() -> Any:
