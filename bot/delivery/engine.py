@@ -163,24 +163,18 @@ class DeliveryEngine:
             log.warning("delivery: no platform sender configured; digests and alerts wait in the outbox")
         scheduler = AsyncIOScheduler(timezone=UTC)
         # In-process ticks only: user schedules live in the database, never in APScheduler's job store.
-        scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self.config.tick_seconds,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-            id="delivery-tick",
-        )
+        jobs = {"delivery-tick": self._tick}
         if self.watch is not None:
+            jobs["watch-folder"] = self._scan
+        for job_id, job in jobs.items():
             scheduler.add_job(
-                self._scan,
+                job,
                 "interval",
                 seconds=self.config.tick_seconds,
                 next_run_time=datetime.now(UTC),
                 max_instances=1,
                 coalesce=True,
-                id="watch-folder",
+                id=job_id,
             )
         try:
             if self.config.serve_http:
