@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.store.archive import SqlArchive
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
-from bot.store.migrate import upgrade_database
+from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,13 @@ async def open_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     migrate: bool = True,
+    migrate_in_child: bool = False,
 ) -> AsyncIterator[App]:
     """Build the app from settings (applying migrations first) and dispose of it on exit."""
     taxonomy = load_taxonomy(settings.taxonomy_path)
     if migrate:
-        await upgrade_database(settings.database_url)
+        # A long-running process migrates from a child so Alembic never stays in its memory.
+        await (upgrade_in_child if migrate_in_child else upgrade_database)(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
         archive = SqlArchive(engine, on_stored=AlertEnqueuer(on_revision=settings.delivery.alert_on_revision))

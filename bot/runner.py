@@ -53,7 +53,7 @@ async def _run_until_stopped(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with open_app(settings) as application:
+    async with open_app(settings, migrate_in_child=True) as application:
         runners = build_runners(application)
         if settings.delivery.enabled:
             from bot.delivery.engine import DeliveryEngine

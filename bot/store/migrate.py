@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bot.store.engine import WRITE, StoreError, create_engine, translated_errors
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (with Mako and Pygments behind it) is imported only where migrations run: a long-running
+# bot applies them in a short-lived child process (upgrade_in_child) and never carries the ~9 MB.
+_URL_ENV = (
+    "NEWSBOT_MIGRATE_DATABASE_URL"  # the child's input; an environment variable keeps passwords out of ps
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any fixed number works; it only has to be the same in every newsbot process sharing the database.
@@ -19,6 +29,8 @@ _PG_MIGRATION_LOCK = 7_140_215_301
 
 def alembic_config() -> Config:
     """Return an Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config
+
     config = Config()
     # Config values go through ConfigParser interpolation, so a literal % must be doubled.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
@@ -26,12 +38,16 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
+    from alembic import command
+
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
 
 async def upgrade_database(url: str) -> None:
     """Bring the database at `url` to the newest schema; a no-op when it is already there."""
+    from alembic.util.exc import CommandError
+
     engine = create_engine(url)
     config = alembic_config()
     try:
@@ -47,3 +63,34 @@ async def upgrade_database(url: str) -> None:
         raise StoreError(f"cannot migrate the database: {error}") from None
     finally:
         await engine.dispose()
+
+
+async def upgrade_in_child(url: str) -> None:
+    """Bring the database to the newest schema from a child process; its error comes back as StoreError."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.store.migrate",
+        env={**os.environ, _URL_ENV: url},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await child.communicate()
+    if child.returncode != 0:
+        lines = stderr.decode(errors="replace").strip().splitlines()
+        raise StoreError(
+            lines[-1] if lines else f"database migration failed (exit status {child.returncode})"
+        )
+
+
+def _main() -> int:
+    try:
+        asyncio.run(upgrade_database(os.environ[_URL_ENV]))
+    except StoreError as error:
+        print(error, file=sys.stderr)  # noqa: T201 - the parent reads this one line
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,8 +14,8 @@ from sqlalchemy.engine import Connection
 
 import bot.store.outbox  # noqa: F401  # defines the outbox tables on the same MetaData
 from bot.store.archive import SqlArchive
-from bot.store.engine import create_engine
-from bot.store.migrate import alembic_config, upgrade_database
+from bot.store.engine import StoreError, create_engine
+from bot.store.migrate import alembic_config, upgrade_database, upgrade_in_child
 from bot.store.tables import metadata
 from tests.store.conftest import T0, story
 
@@ -63,3 +64,16 @@ async def test_migration_creates_exactly_the_tables_the_code_uses(database_url: 
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+async def test_a_child_process_migrates_and_reports_failure_as_one_line(database_url: str) -> None:
+    await upgrade_in_child(database_url)  # what `newsbot run` does, so Alembic stays out of its memory
+    engine = create_engine(database_url)
+    try:
+        assert await SqlArchive(engine).count_stories() == 0  # the tables are there
+    finally:
+        await engine.dispose()
+    with pytest.raises(StoreError) as refused:
+        await upgrade_in_child("postgresql://nobody:secret-pw@127.0.0.1:1/none")
+    assert "\n" not in str(refused.value)
+    assert "secret-pw" not in str(refused.value)
