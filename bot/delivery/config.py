@@ -27,7 +27,10 @@ class DeliverySettings(BaseModel):
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_cap_seconds: float = Field(default=300.0, gt=0)
     discord_rate: float = Field(
-        default=49.0, gt=0, le=50
+        default=50.0, gt=0, le=50
     )  # requests/s per process; Discord allows 50 per bot
+    discord_window_margin: float = Field(
+        default=0.03, ge=0, le=1
+    )  # seconds added to each one-second window for network jitter
     slack_rate: float = Field(default=20.0, gt=0)  # chat.postMessage/s per process (workspace cap)
     slack_channel_rate: float = Field(default=1.0, gt=0)  # chat.postMessage/s per channel

@@ -57,7 +57,13 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
 def build_limiters(config: DeliverySettings) -> dict[str, Limiter]:
     """Build the proactive limiter of each platform from the delivery settings."""
     return {
-        "discord": Limiter(config.discord_rate),
+        # A whole second's allowance may leave at once (Discord counts requests per second, not their
+        # spacing); the margin keeps the next second's requests from arriving inside the first one's.
+        "discord": Limiter(
+            config.discord_rate,
+            burst=max(1, int(config.discord_rate)),
+            margin=config.discord_window_margin,
+        ),
         "slack": Limiter(config.slack_rate, per_key_rate=config.slack_channel_rate),
     }
 

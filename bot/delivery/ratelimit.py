@@ -42,19 +42,21 @@ class SlidingWindow:
             raise ValueError("limit and window must be positive")
         self.limit = limit
         self.window = window
-        self._sent: deque[float] = deque()
+        # When each counted request stops counting; one addition per request, so the comparison with
+        # the clock below cannot disagree with the wait it returns by a rounding error.
+        self._expiries: deque[float] = deque()
 
     def wait_time(self, now: float) -> float:
         """Return how long until one more request fits (0 when it fits now)."""
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
-        if len(self._sent) < self.limit:
+        while self._expiries and self._expiries[0] <= now:
+            self._expiries.popleft()
+        if len(self._expiries) < self.limit:
             return 0.0
-        return self._sent[0] + self.window - now
+        return self._expiries[0] - now
 
     def take(self, now: float) -> None:
         """Count a request leaving at `now`."""
-        self._sent.append(now)
+        self._expiries.append(now + self.window)
 
 
 @dataclass(slots=True)
@@ -89,13 +91,17 @@ class Limiter:
         *,
         burst: int = 5,
         window: float = 1.0,
+        margin: float = 0.0,
         per_key_rate: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        # Both: the pace spreads requests evenly, the window re-checks when they really leave.
+        # Both: the pace spreads requests evenly, the window re-checks when they really leave. The
+        # window is held `margin` seconds longer than the platform's, because the platform counts a
+        # request when it arrives, and arrivals are spread by network and event-loop delays that a
+        # count of departures cannot see.
         self._pace = Pacer(rate, burst)
-        self._global = SlidingWindow(max(1, int(rate * window)), window)
+        self._global = SlidingWindow(max(1, int(rate * window)), window + max(0.0, margin))
         self._per_key_rate = per_key_rate
         self._clock = clock
         self._sleep = sleep
@@ -104,7 +110,7 @@ class Limiter:
 
     @property
     def rate(self) -> float:
-        """Return the global rate in requests per second."""
+        """Return the sustained global rate in requests per second (the margin included)."""
         return self._global.limit / self._global.window
 
     def _bucket(self, key: str) -> _Bucket:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 from bot.delivery.backoff import Backoff
+from bot.delivery.config import DeliverySettings
+from bot.delivery.engine import build_limiters
 from bot.delivery.ratelimit import Limiter, Pacer
 
 
@@ -46,6 +49,24 @@ async def test_global_pace_keeps_every_one_second_window_under_the_rate() -> Non
         sent.append(vt.now)
     assert _max_in_window(sent, 0.999) <= 50  # half-open one-second windows
     assert sent[-1] <= 500 / 50  # and not slower than the rate allows
+
+
+async def test_discord_limiter_sends_a_seconds_allowance_at_once_yet_jittered_arrivals_fit() -> None:
+    vt = VirtualTime()
+    config = DeliverySettings()
+    limiter = build_limiters(config)["discord"]
+    limiter._clock, limiter._sleep = vt.clock, vt.sleep  # type: ignore[method-assign]
+    sent: list[float] = []
+    for channel in range(1000):
+        await limiter.acquire(str(channel))
+        sent.append(vt.now)
+    assert sent[49] < 0.001  # the first second's 50 requests do not wait for one another
+    assert sent[50] >= 1.0 + config.discord_window_margin
+    # Discord counts arrivals: any delay up to the margin keeps every one-second window at 50 or fewer.
+    rng = random.Random(7)
+    arrivals = [t + rng.uniform(0, config.discord_window_margin * 0.99) for t in sent]
+    assert _max_in_window(arrivals, 0.999) <= 50
+    assert sent[-1] <= 1000 / 50 * (1 + config.discord_window_margin)  # and it is no slower than that
 
 
 async def test_header_bucket_holds_a_channel_until_its_reset() -> None:
