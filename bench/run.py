@@ -164,7 +164,7 @@ async def bench(db: Path, paths: list[Path], count: int, queries: int, platforms
         from bench import fanout, platform_discord
 
         results["discord_idle_rss_mb"] = round(await platform_discord.idle_rss_mb(), 1)
-        results.update(await fanout.measure())
+        results.update(await fanout.measure_in_child())
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
 
