@@ -29,8 +29,8 @@ class DeliverySettings(BaseModel):
     discord_rate: float = Field(
         default=50.0, gt=0, le=50
     )  # requests/s per process; Discord allows 50 per bot
-    discord_window_margin: float = Field(
+    window_margin: float = Field(
         default=0.03, ge=0, le=1
-    )  # seconds added to each one-second window for network jitter
+    )  # seconds each one-second window is held longer (both platforms), for jitter
     slack_rate: float = Field(default=20.0, gt=0)  # chat.postMessage/s per process (workspace cap)
     slack_channel_rate: float = Field(default=1.0, gt=0)  # chat.postMessage/s per channel

@@ -62,9 +62,11 @@ def build_limiters(config: DeliverySettings) -> dict[str, Limiter]:
         "discord": Limiter(
             config.discord_rate,
             burst=max(1, int(config.discord_rate)),
-            margin=config.discord_window_margin,
+            margin=config.window_margin,
         ),
-        "slack": Limiter(config.slack_rate, per_key_rate=config.slack_channel_rate),
+        "slack": Limiter(
+            config.slack_rate, per_key_rate=config.slack_channel_rate, margin=config.window_margin
+        ),
     }
 
 

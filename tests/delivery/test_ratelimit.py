@@ -61,12 +61,12 @@ async def test_discord_limiter_sends_a_seconds_allowance_at_once_yet_jittered_ar
         await limiter.acquire(str(channel))
         sent.append(vt.now)
     assert sent[49] < 0.001  # the first second's 50 requests do not wait for one another
-    assert sent[50] >= 1.0 + config.discord_window_margin
+    assert sent[50] >= 1.0 + config.window_margin
     # Discord counts arrivals: any delay up to the margin keeps every one-second window at 50 or fewer.
     rng = random.Random(7)
-    arrivals = [t + rng.uniform(0, config.discord_window_margin * 0.99) for t in sent]
+    arrivals = [t + rng.uniform(0, config.window_margin * 0.99) for t in sent]
     assert _max_in_window(arrivals, 0.999) <= 50
-    assert sent[-1] <= 1000 / 50 * (1 + config.discord_window_margin)  # and it is no slower than that
+    assert sent[-1] <= 1000 / 50 * (1 + config.window_margin)  # and it is no slower than that
 
 
 async def test_header_bucket_holds_a_channel_until_its_reset() -> None:
