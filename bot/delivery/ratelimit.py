@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -54,9 +55,16 @@ class SlidingWindow:
             return 0.0
         return self._expiries[0] - now
 
-    def take(self, now: float) -> None:
-        """Count a request leaving at `now`."""
-        self._expiries.append(now + self.window)
+    def take(self, now: float) -> float:
+        """Count a request leaving at `now`; return its ticket for `give_back`."""
+        expiry = now + self.window
+        self._expiries.append(expiry)
+        return expiry
+
+    def give_back(self, ticket: float) -> None:
+        """Stop counting a request the platform refused (it counts only what it accepted)."""
+        with contextlib.suppress(ValueError):  # already expired: nothing to give back
+            self._expiries.remove(ticket)  # at most `limit` entries
 
 
 @dataclass(slots=True)
@@ -128,8 +136,8 @@ class Limiter:
         for k in [k for k, b in self._buckets.items() if b.last_used < horizon and b.blocked_until < horizon]:
             del self._buckets[k]
 
-    async def acquire(self, key: str) -> None:
-        """Wait until one request to `key` may be sent, and count it."""
+    async def acquire(self, key: str) -> float:
+        """Wait until one request to `key` may be sent, count it, and return its ticket for `refund`."""
         bucket = self._bucket(key)
         while True:
             now = self._clock()
@@ -150,8 +158,13 @@ class Limiter:
         while (delay := self._global.wait_time(self._clock())) > 0 or self._blocked_until > self._clock():
             await self._sleep(max(delay, self._blocked_until - self._clock()))
         now = self._clock()
-        self._global.take(now)
         bucket.last_used = now
+        return self._global.take(now)
+
+    def refund(self, ticket: float) -> None:
+        """Give back the global slot of a request answered 429: the platform did not count it, and its
+        retry should not cost a second slot (at the end of a fan-out, that is a whole extra second)."""
+        self._global.give_back(ticket)
 
     async def _wait_for(self, moment: float) -> None:
         delay = moment - self._clock()

@@ -138,14 +138,13 @@ class Worker:
         limiter = self.limiters.get(platform)
         message_ids = list(delivery.message_ids)
         for part in range(delivery.parts_sent, len(bodies)):
-            if limiter is not None:
-                await limiter.acquire(channel)
+            ticket = await limiter.acquire(channel) if limiter is not None else None
             started = time.perf_counter()
             outcome = await sender.send(channel, bodies[part], key=f"{delivery.id}:{part}")
             if self.metrics is not None:
                 self.metrics.send_seconds.labels(platform=platform).observe(time.perf_counter() - started)
-            if limiter is not None:
-                _learn(sender, limiter, channel, outcome)
+            if limiter is not None and ticket is not None:
+                _learn(sender, limiter, channel, outcome, ticket)
             if isinstance(outcome, Sent):
                 message_ids.append(outcome.message_id or "-")
                 if self.faults is not None:
@@ -226,7 +225,9 @@ class Worker:
             self.metrics.deliveries.labels(status=status, platform=platform).inc()
 
 
-def _learn(sender: Sender, limiter: Limiter, channel: str, outcome: Sent | RetryLater | Failed) -> None:
+def _learn(
+    sender: Sender, limiter: Limiter, channel: str, outcome: Sent | RetryLater | Failed, ticket: float
+) -> None:
     """Feed the limiter what the platform said: bucket headers, and 429s (global or per channel)."""
     state = getattr(sender, "bucket_state", None)
     if callable(state):
@@ -240,3 +241,4 @@ def _learn(sender: Sender, limiter: Limiter, channel: str, outcome: Sent | Retry
         # Slack's limits are per workspace and method; Discord says which scope a 429 is about.
         whole = sender.platform != "discord" or "global" in outcome.reason or "Cloudflare" in outcome.reason
         limiter.back_off(None if whole else channel, outcome.after)
+        limiter.refund(ticket)

@@ -69,6 +69,18 @@ async def test_discord_limiter_sends_a_seconds_allowance_at_once_yet_jittered_ar
     assert sent[-1] <= 1000 / 50 * (1 + config.window_margin)  # and it is no slower than that
 
 
+async def test_a_request_answered_429_gives_its_slot_back_for_the_retry() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 5, burst=5)
+    tickets = [await limiter.acquire(str(c)) for c in range(5)]
+    limiter.back_off(None, 0.1)
+    limiter.refund(tickets[-1])  # the platform refused the fifth: it did not count it
+    await limiter.acquire("retry")
+    assert vt.now < 0.2  # the retry waits out Retry-After, not the whole one-second window
+    await limiter.acquire("next")
+    assert vt.now >= 1.0  # and the window is full again
+
+
 async def test_header_bucket_holds_a_channel_until_its_reset() -> None:
     vt = VirtualTime()
     limiter = _limiter(vt, 50)
