@@ -116,11 +116,6 @@ class Limiter:
         self._blocked_until = 0.0
         self._buckets: dict[str, _Bucket] = {}
 
-    @property
-    def rate(self) -> float:
-        """Return the sustained global rate in requests per second (the margin included)."""
-        return self._global.limit / self._global.window
-
     def _bucket(self, key: str) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
