@@ -21,22 +21,12 @@ from typing import Any
 
 from bot.adapters.discord.sender import DiscordSender
 from bot.adapters.slack.sender import SlackSender
+from bot.app import build_delivery, open_app
 from bot.core.ports import ChannelKey, Sender
-from bot.core.service import NewsService
 from bot.core.summary import Summary
-from bot.core.taxonomy import load_taxonomy
-from bot.delivery.compose import Composer
-from bot.delivery.config import DeliverySettings
 from bot.delivery.cron import ApsCronRules
-from bot.delivery.engine import build_limiters
 from bot.delivery.metrics import DeliveryMetrics
-from bot.delivery.ticker import Ticker
-from bot.delivery.worker import Worker
-from bot.store.archive import SqlArchive
-from bot.store.channels import SqlChannelStore
-from bot.store.engine import create_engine
-from bot.store.migrate import upgrade_database
-from bot.store.outbox import SqlOutbox
+from bot.settings import DeliverySettings, Settings
 from tests.fakes.discord import TOKEN, FakeDiscord
 from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
 
@@ -73,18 +63,17 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
     """Schedule one digest slot on every channel, then time the tick and the posting of every row."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'fanout.db'}"
-        await upgrade_database(url)
-        engine = create_engine(url)
-        try:
-            clock = _Clock(SLOT - timedelta(minutes=1))
-            now = clock()
-            taxonomy = load_taxonomy(TAXONOMY)
-            service = NewsService(SqlArchive(engine), taxonomy, clock=clock)
-            await service.ingest([Summary.model_validate(STORY)])
-            store = SqlChannelStore(engine)
+        clock = _Clock(SLOT - timedelta(minutes=1))
+        now = clock()
+        settings = Settings(
+            database_url=url, taxonomy_path=TAXONOMY, delivery=DeliverySettings(serve_http=False)
+        )
+        metrics = DeliveryMetrics()
+        async with open_app(settings, clock=clock) as app:
+            await app.service.ingest([Summary.model_validate(STORY)])
             rules = ApsCronRules()
             for ch in channels:
-                await store.set_schedule(
+                await app.channels.set_schedule(
                     ChannelKey(platform, workspace, ch),
                     cron="0 8 * * *",
                     timezone="UTC",
@@ -92,23 +81,12 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
                     now=now,
                     next_fire_at=rules.next_fire("0 8 * * *", "UTC", now),
                 )
-            outbox = SqlOutbox(engine)
-            config = DeliverySettings()
-            metrics = DeliveryMetrics()
-            worker = Worker(
-                outbox,
-                {platform: sender},
-                Composer(outbox, taxonomy.labels()),
-                clock=clock,
-                owner="bench",
-                limiters=build_limiters(config),
-                concurrency=config.concurrency,
-                metrics=metrics,
-            )
-            ticker = Ticker(outbox, clock=clock, platforms=[platform])
+            # The same factory `newsbot run` uses, with the sender under test and the owner named.
+            engine = build_delivery(app, senders={platform: sender}, owner="bench", metrics=metrics)
+            outbox, worker = engine.worker.outbox, engine.worker
             clock.set(SLOT + timedelta(seconds=1))
             started = time.perf_counter()
-            await ticker.tick()
+            await engine.ticker.tick()
             ticked = time.perf_counter() - started
             while (await outbox.counts()).get("sent", 0) < len(channels):
                 await worker.drain()
@@ -116,8 +94,6 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
                     await asyncio.sleep(0.01)  # a 429 put a row back until its Retry-After
             wall = time.perf_counter() - started
             counts = await outbox.counts()
-        finally:
-            await engine.dispose()
     registry = metrics.registry
     sends = registry.get_sample_value("newsbot_send_seconds_count", {"platform": platform}) or 0.0
     limited = registry.get_sample_value("newsbot_rate_limited_total", {"platform": platform}) or 0.0

@@ -14,7 +14,7 @@ import time
 
 import aiohttp
 
-from bot.adapters.slack.app import SlackBot
+from bot.adapters.slack.bot import SlackBot
 from bot.app import App
 from bot.settings import SlackSettings
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_headers, slash_command

@@ -1,27 +1,46 @@
-"""The composition root: settings → store → service → command table → adapters, built in one place."""
+"""The composition root: every choice of implementation and every wire between parts is made here, once.
+
+settings → store → service → command table (`open_app`), then for `newsbot run` the platform runners
+(`build_runners`) and the delivery engine (`build_delivery`): senders, limiters and renderers chosen per
+platform, the composer, worker, ticker, watch folder and HTTP API joined up. Nothing below this module
+picks a platform; tests and bench/ call the same factories with fakes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.api.server import ApiServer, IngestApi
 from bot.core.commands import CommandTable
-from bot.core.service import NewsService
+from bot.core.ports import Clock, Sender
+from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
+from bot.delivery.backoff import Backoff
+from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
-from bot.settings import Settings
+from bot.delivery.engine import DeliveryEngine, Served
+from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.ratelimit import Limiter
+from bot.delivery.ticker import Ticker
+from bot.delivery.watch import WatchFolder
+from bot.delivery.worker import FaultHook, Worker
+from bot.settings import DeliverySettings, Settings
 from bot.store.archive import SqlArchive
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database, upgrade_in_child
-from bot.store.outbox import AlertEnqueuer
+from bot.store.outbox import AlertEnqueuer, SqlOutbox
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +75,7 @@ class App:
 async def open_app(
     settings: Settings,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
     migrate: bool = True,
     migrate_in_child: bool = False,
 ) -> AsyncIterator[App]:
@@ -86,3 +105,148 @@ async def open_app(
         yield App(settings, engine, taxonomy, archive, channels, service, commands)
     finally:
         await engine.dispose()
+
+
+# -- newsbot run: the platform runners ---------------------------------------------------------------------
+
+
+def build_runners(application: App) -> list[Runner]:
+    """Build one runner per configured platform, and the delivery engine when it is enabled."""
+    settings = application.settings
+    runners: list[Runner] = []
+    if settings.discord.configured:
+        from bot.adapters.discord.bot import DiscordBot
+
+        runners.append(DiscordBot(settings.discord, application.commands))
+    if settings.slack.configured:
+        from bot.adapters.slack.bot import SlackBot
+
+        runners.append(SlackBot(settings.slack, application.commands))
+    if settings.delivery.enabled:
+        runners.append(build_delivery(application))
+    return runners
+
+
+# -- newsbot run: delivery ---------------------------------------------------------------------------------
+
+
+def process_owner() -> str:
+    """Return an id naming this process in lease columns: host, pid and a random suffix."""
+    host = socket.gethostname()[:32]
+    return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def build_senders(settings: Settings) -> dict[str, Sender]:
+    """Build the sender of every configured platform."""
+    senders: dict[str, Sender] = {}
+    if settings.discord.configured and settings.discord.token is not None:
+        from bot.adapters.discord.sender import DiscordSender
+
+        senders["discord"] = DiscordSender(settings.discord.api_base, settings.discord.token)
+    if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
+        from bot.adapters.slack.sender import SlackSender
+
+        senders["slack"] = SlackSender(settings.slack.bot_token, api_base=settings.slack.api_base)
+    return senders
+
+
+def build_limiters(config: DeliverySettings) -> dict[str, Limiter]:
+    """Build the proactive limiter of each platform from the delivery settings."""
+    return {
+        # A whole second's allowance may leave at once (Discord counts requests per second, not their
+        # spacing); the margin keeps the next second's requests from arriving inside the first one's.
+        "discord": Limiter(
+            config.discord_rate,
+            burst=max(1, int(config.discord_rate)),
+            margin=config.window_margin,
+        ),
+        "slack": Limiter(
+            config.slack_rate, per_key_rate=config.slack_channel_rate, margin=config.window_margin
+        ),
+    }
+
+
+def digest_renderers() -> dict[str, Render]:
+    """Return the digest renderer of each platform newsbot posts to."""
+    from bot.adapters.discord.render import render_digest as discord_digest
+    from bot.adapters.slack.render import render_digest as slack_digest
+
+    return {"discord": discord_digest, "slack": slack_digest}
+
+
+def count_and_wake(metrics: DeliveryMetrics, wake: Callable[[], None]) -> Callable[[IngestResult], None]:
+    """Return the ingest listener of `newsbot run`: count each outcome, and post owed alerts now."""
+
+    def after_ingest(result: IngestResult) -> None:
+        for outcome in result.outcomes:
+            metrics.ingested.labels(outcome=outcome).inc()
+        if result.changed:
+            wake()
+
+    return after_ingest
+
+
+def build_delivery(
+    application: App,
+    *,
+    clock: Clock | None = None,
+    senders: Mapping[str, Sender] | None = None,
+    limiters: Mapping[str, Limiter] | None = None,
+    renderers: Mapping[str, Render] | None = None,
+    backoff: Backoff | None = None,
+    faults: FaultHook | None = None,
+    owner: str | None = None,
+    metrics: DeliveryMetrics | None = None,
+    serve_http: bool | None = None,
+) -> DeliveryEngine:
+    """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
+    settings = application.settings
+    config = settings.delivery
+    clock = clock or application.service.clock
+    metrics = metrics or DeliveryMetrics()
+    outbox = SqlOutbox(application.engine)
+    chosen = dict(senders) if senders is not None else build_senders(settings)
+    composer = Composer(
+        outbox,
+        application.taxonomy.labels(),
+        renderers if renderers is not None else digest_renderers(),
+        title=settings.digest.title,
+        max_stories=settings.digest.max_stories,
+        post_when_empty=settings.digest.post_when_empty,
+    )
+    worker = Worker(
+        outbox,
+        chosen,
+        composer,
+        clock=clock,
+        owner=owner or process_owner(),
+        lease_for=timedelta(seconds=config.lease_seconds),
+        concurrency=config.concurrency,
+        poll_seconds=config.poll_seconds,
+        backoff=backoff
+        or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
+        limiters=limiters if limiters is not None else build_limiters(config),
+        metrics=metrics,
+        faults=faults,
+    )
+    ticker = Ticker(
+        outbox,
+        clock=clock,
+        platforms=chosen,
+        grace=timedelta(hours=config.grace_hours),
+        metrics=metrics,
+        on_queued=worker.wake,
+    )
+    application.service.listeners.append(count_and_wake(metrics, worker.wake))
+    watch = WatchFolder(config.watch_folder, application.service) if config.watch_folder is not None else None
+    served: list[Served] = []
+    if config.serve_http if serve_http is None else serve_http:
+        api = IngestApi(application.service, settings.api, metrics=metrics, health=ticker.health)
+        served.append(ApiServer(api, settings.api.host, settings.api.port))
+    # Senders the engine built hold HTTP sessions it must close; ones handed in belong to the caller.
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if senders is None:
+        closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
+    return DeliveryEngine(
+        ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
+    )

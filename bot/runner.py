@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from bot.app import App, Runner, open_app
+from bot.app import build_runners, open_app
 from bot.delivery.lock import hold_database
 from bot.settings import Settings
 
@@ -15,21 +15,6 @@ log = logging.getLogger(__name__)
 
 class NoPlatformConfigured(RuntimeError):
     """`newsbot run` was started without credentials for any platform."""
-
-
-def build_runners(application: App) -> list[Runner]:
-    """Build one runner per configured platform."""
-    settings = application.settings
-    runners: list[Runner] = []
-    if settings.discord.configured:
-        from bot.adapters.discord.bot import DiscordBot
-
-        runners.append(DiscordBot(settings.discord, application.commands))
-    if settings.slack.configured:
-        from bot.adapters.slack.app import SlackBot
-
-        runners.append(SlackBot(settings.slack, application.commands))
-    return runners
 
 
 async def run_bot(settings: Settings) -> None:
@@ -55,10 +40,6 @@ async def _run_until_stopped(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with open_app(settings, migrate_in_child=True) as application:
         runners = build_runners(application)
-        if settings.delivery.enabled:
-            from bot.delivery.engine import DeliveryEngine
-
-            runners.append(DeliveryEngine(application, settings.delivery))
         tasks = [asyncio.create_task(r.run(stop), name=type(r).__name__) for r in runners]
         log.info("newsbot running: %s", ", ".join(settings.platforms()))
         try:

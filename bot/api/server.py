@@ -38,13 +38,11 @@ class IngestApi:
         *,
         metrics: DeliveryMetrics | None = None,
         health: Health | None = None,
-        on_ingested: Callable[[], None] | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.metrics = metrics or DeliveryMetrics()
         self.health = health
-        self.on_ingested = on_ingested
 
     def application(self) -> web.Application:
         """Build the aiohttp application (the body limit is enforced by aiohttp itself)."""
@@ -111,12 +109,9 @@ class IngestApi:
             details = [{"where": e.where, "problems": list(e.problems)} for e in errors]
             return _problem(422, "the body holds invalid summaries; nothing was stored", errors=details)
         loaded = [i for i in items if isinstance(i, Loaded)]
+        # The service's listeners count the outcomes and wake the sender loop (bot/app.py).
         result = await self.service.ingest([i.summary for i in loaded])
-        for outcome in result.outcomes:
-            self.metrics.ingested.labels(outcome=outcome).inc()
-        changed = any(o != "unchanged" for o in result.outcomes)
-        if changed and self.on_ingested is not None:
-            self.on_ingested()
+        changed = result.changed
         body = {
             "results": [
                 {"id": item.summary.id, "outcome": outcome}
@@ -160,6 +155,7 @@ class ApiServer:
         addresses = self._runner.addresses
         if addresses:
             self.port = int(addresses[0][1])
+        log.info("ingest API, /healthz and /metrics on http://%s:%s", self.host, self.port)
 
     async def stop(self) -> None:
         """Stop listening and finish open requests."""

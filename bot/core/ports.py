@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
 from bot.core.summary import Summary
+
+Clock = Callable[[], datetime]  # "now", timezone-aware; tests pass a clock they move by hand
 
 PutOutcome = Literal["created", "updated", "unchanged"]
 

@@ -9,13 +9,12 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.core.digest import Digest, build_digest
-from bot.core.ports import Archive, PutOutcome, SectionHit
+from bot.core.ports import Archive, Clock, PutOutcome, SectionHit
 from bot.core.query import Resolution, TopicResolver
 from bot.core.summary import Summary
 from bot.core.tagging import Tagger
 from bot.core.taxonomy import Taxonomy
 
-Clock = Callable[[], datetime]
 INGEST_BATCH = (
     500  # summaries per store transaction: large enough to amortise, small enough to stay responsive
 )
@@ -67,6 +66,14 @@ class IngestResult:
         default_factory=dict
     )  # summary id → tags kept but unknown
 
+    @property
+    def changed(self) -> bool:
+        """Return whether any summary was new or changed (so alerts may be owed)."""
+        return any(o != "unchanged" for o in self.outcomes)
+
+
+IngestListener = Callable[[IngestResult], None]
+
 
 class NewsService:
     """Ingest summaries, answer topic queries and build digests."""
@@ -87,6 +94,9 @@ class NewsService:
         self.clock = clock
         self.digest_title = digest_title
         self.max_stories = max_stories
+        # Told of every stored batch, whichever way it came in (CLI, watch folder, API); `newsbot run`
+        # counts it in the metrics and wakes the sender loop here, in one place.
+        self.listeners: list[IngestListener] = []
 
     async def ingest(self, summaries: Sequence[Summary]) -> IngestResult:
         """Tag and store summaries; unchanged ones are left alone, changed ones replace their earlier version."""
@@ -98,6 +108,8 @@ class NewsService:
             for t in tagged:
                 if t.unknown_tags:
                     result.unknown_tags[t.summary.id] = t.unknown_tags
+        for listener in self.listeners:
+            listener(result)
         return result
 
     def resolve(self, query: str) -> Resolution:

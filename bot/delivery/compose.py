@@ -30,14 +30,6 @@ class StorySource(Protocol):
         ...
 
 
-def default_renderers() -> dict[str, Render]:
-    """Return the digest renderer of each platform newsbot posts to."""
-    from bot.adapters.discord.render import render_digest as discord_digest
-    from bot.adapters.slack.render import render_digest as slack_digest
-
-    return {"discord": discord_digest, "slack": slack_digest}
-
-
 class Composer:
     """Build the bodies of digests and alerts from the archive."""
 
@@ -45,18 +37,18 @@ class Composer:
         self,
         stories: StorySource,
         labels: dict[str, str],
+        renderers: Mapping[str, Render],
         *,
         title: str = "News digest",
         max_stories: int = 10,
         post_when_empty: bool = False,
-        renderers: Mapping[str, Render] | None = None,
     ) -> None:
         self.stories = stories
         self.labels = labels
         self.title = title
         self.max_stories = max_stories
         self.post_when_empty = post_when_empty
-        self.renderers = dict(renderers) if renderers is not None else default_renderers()
+        self.renderers = dict(renderers)  # platform → digest renderer, chosen in bot/app.py
 
     def _render(self, platform: str, digest: Digest) -> list[dict[str, Any]]:
         render = self.renderers.get(platform)

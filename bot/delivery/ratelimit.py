@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
@@ -75,14 +75,6 @@ class _Bucket:
     blocked_until: float = 0.0
     pacer: Pacer | None = None
     last_used: float = field(default=0.0)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
 
 
 class Limiter:
@@ -165,19 +157,6 @@ class Limiter:
         delay = moment - self._clock()
         if delay > 0:
             await self._sleep(delay)
-
-    def observe(self, key: str, headers: Mapping[str, str]) -> None:
-        """Learn a channel's bucket from a response's `X-RateLimit-Limit/Remaining/Reset-After` headers."""
-        remaining = _header(headers, "X-RateLimit-Remaining")
-        reset_after = _header(headers, "X-RateLimit-Reset-After")
-        if remaining is None or reset_after is None:
-            return
-        try:
-            left, after = int(remaining), float(reset_after)
-        except ValueError:
-            return
-        limit = _header(headers, "X-RateLimit-Limit")
-        self.observe_bucket(key, int(limit) if limit is not None and limit.isdigit() else None, left, after)
 
     def observe_bucket(self, key: str, limit: int | None, remaining: int, reset_after: float) -> None:
         """Learn a channel's bucket: `remaining` requests until `reset_after` seconds from now."""

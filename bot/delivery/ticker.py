@@ -6,7 +6,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
+from bot.core.ports import Clock
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.schedules import digest_key, plan_due
@@ -14,7 +16,6 @@ from bot.store.outbox import DueSchedule, SqlOutbox, TickDecision
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 TICK_BATCH = 500  # schedules advanced per transaction
 
 
@@ -39,6 +40,7 @@ class Ticker:
         self.rules = rules or ApsCronRules()
         self.metrics = metrics
         self.on_queued = on_queued
+        self.last_tick: datetime | None = None
 
     def plan(self, schedule: DueSchedule, now: datetime) -> TickDecision:
         """Decide what one due schedule owes at `now`."""
@@ -85,4 +87,13 @@ class Ticker:
         if self.metrics is not None:
             self.metrics.last_tick.set(time.time())
             self.metrics.set_depth(await self.outbox.counts())
+        self.last_tick = self.clock()
         return inserted
+
+    async def health(self) -> dict[str, Any]:
+        """Return what /healthz reports: the outbox by status and the last tick (raises when the database is down)."""
+        return {
+            "platforms": self.platforms,
+            "outbox": await self.outbox.counts(),
+            "last_tick": self.last_tick.isoformat() if self.last_tick else None,
+        }

@@ -6,14 +6,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.loader import SUPPORTED, Loaded, LoadError, load_file
 from bot.core.service import NewsService
-from bot.delivery.metrics import DeliveryMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +39,10 @@ class WatchFolder:
         folder: Path,
         service: NewsService,
         *,
-        metrics: DeliveryMetrics | None = None,
-        on_ingested: Callable[[], None] | None = None,
         settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         self.folder = folder
         self.service = service
-        self.metrics = metrics
-        self.on_ingested = on_ingested
         self.settle_seconds = settle_seconds
 
     def _ready(self) -> list[Path]:
@@ -92,16 +86,12 @@ class WatchFolder:
         )
         if not errors:
             try:
-                result = await self.service.ingest([i.summary for i in loaded])
+                # The service's listeners count the outcome and wake the sender loop (bot/app.py).
+                await self.service.ingest([i.summary for i in loaded])
             except Exception as exc:  # e.g. the database went away: the file is kept for a later scan
                 log.warning("watch folder: %s could not be stored (%s); will retry", path.name, exc)
                 await asyncio.to_thread(os.rename, claimed, path)
                 return None
-            if self.metrics is not None:
-                for outcome in result.outcomes:
-                    self.metrics.ingested.labels(outcome=outcome).inc()
-            if any(o != "unchanged" for o in result.outcomes) and self.on_ingested is not None:
-                self.on_ingested()
         ok = not errors
         target = await asyncio.to_thread(self._move, claimed, path.name, DONE if ok else FAILED, problems)
         if ok:

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from bot.core.ports import Failed, RetryLater, Sender, Sent
+from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer
 from bot.delivery.metrics import DeliveryMetrics
@@ -18,7 +18,6 @@ from bot.store.outbox import Delivery, SqlOutbox
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 # Called at named points ("after_post") with the delivery and part; tests raise from it to simulate a crash.
 FaultHook = Callable[[str, Delivery, int], Awaitable[None]]
 STORY_GONE = "the story was removed from the archive before its alert was posted"

@@ -1,6 +1,6 @@
 """A newsbot delivery process for the multi-process tests: `python -m tests.delivery.engine_proc`.
 
-It runs what `newsbot run` runs for delivery (the SQLite lock, open_app, DeliveryEngine) with two test
+It runs what `newsbot run` runs for delivery (the SQLite lock, open_app, build_delivery) with two test
 knobs from the environment: NEWSBOT_TEST_CLOCK="FAKE_START@EPOCH@SPEED" makes the clock run SPEED times
 faster than real time from FAKE_START, counting from EPOCH (Unix time, or a file the test writes it to once
 every process is up; until then the clock stands at FAKE_START), so all processes share one fake time;
@@ -18,11 +18,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.app import open_app
-from bot.delivery.config import DeliverySettings
-from bot.delivery.engine import DeliveryEngine
+from bot.app import build_delivery, open_app
 from bot.delivery.lock import AlreadyRunning, hold_database
-from bot.settings import load_settings
+from bot.settings import DeliverySettings, load_settings
 
 
 def scaled_clock(spec: str) -> Callable[[], datetime]:
@@ -54,6 +52,7 @@ def scaled_clock(spec: str) -> Callable[[], datetime]:
 async def main() -> int:
     settings = load_settings()
     config = DeliverySettings.model_validate_json(os.environ.get("NEWSBOT_TEST_DELIVERY", "{}"))
+    settings = settings.model_copy(update={"delivery": config})
     spec = os.environ.get("NEWSBOT_TEST_CLOCK")
     try:
         lock = hold_database(settings.database_url)
@@ -67,7 +66,7 @@ async def main() -> int:
     try:
         clock = scaled_clock(spec) if spec else None
         async with open_app(settings, **({"clock": clock} if clock else {})) as app:
-            engine = DeliveryEngine(app, config, clock=clock)
+            engine = build_delivery(app, clock=clock)
             print("ready", flush=True)
             await engine.run(stop)
     finally:

@@ -11,21 +11,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.app import build_delivery, open_app
 from bot.core.ports import ChannelKey, Failed, RetryLater, SendOutcome, Sent
 from bot.core.service import NewsService
 from bot.core.summary import Summary
-from bot.core.taxonomy import load_taxonomy
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ticker import Ticker
 from bot.delivery.worker import FaultHook, Worker
-from bot.store.archive import SqlArchive
+from bot.settings import DeliverySettings, DigestSettings, Settings
 from bot.store.channels import SqlChannelStore
-from bot.store.engine import create_engine
-from bot.store.migrate import upgrade_database
-from bot.store.outbox import AlertEnqueuer, SqlOutbox
+from bot.store.outbox import SqlOutbox
 
 TAXONOMY = Path("config/topics.yaml")
 RULES = ApsCronRules()
@@ -134,39 +132,43 @@ async def stack(
     max_attempts: int = 3,
     grace: timedelta = timedelta(hours=6),
 ) -> AsyncIterator[Stack]:
-    """Migrate `database_url` and build a delivery stack over it."""
-    await upgrade_database(database_url)
-    engine = create_engine(database_url)
-    try:
-        taxonomy = load_taxonomy(TAXONOMY)
-        archive = SqlArchive(engine, on_stored=AlertEnqueuer(on_revision=on_revision))
-        channels = SqlChannelStore(engine)
-        service = NewsService(archive, taxonomy, clock=clock)
-        outbox = SqlOutbox(engine)
-        metrics = DeliveryMetrics()
-        chosen = (
-            senders
-            if senders is not None
-            else {"discord": RecordingSender(), "slack": RecordingSender("slack")}
-        )
-        composer = Composer(outbox, taxonomy.labels(), post_when_empty=post_when_empty)
-        worker = Worker(
-            outbox,
-            chosen,
-            composer,
-            clock=clock,
-            owner=owner,
-            lease_for=timedelta(seconds=60),
+    """Migrate `database_url` and build a delivery stack over it with the composition root's own factory."""
+    settings = Settings(
+        database_url=database_url,
+        taxonomy_path=TAXONOMY,
+        digest=DigestSettings(post_when_empty=post_when_empty),
+        delivery=DeliverySettings(
+            alert_on_revision=on_revision,
+            grace_hours=grace.total_seconds() / 3600,
+            lease_seconds=60,
+            serve_http=False,
+        ),
+    )
+    chosen = (
+        senders if senders is not None else {"discord": RecordingSender(), "slack": RecordingSender("slack")}
+    )
+    metrics = DeliveryMetrics()
+    async with open_app(settings, clock=clock) as app:
+        engine = build_delivery(
+            app,
+            senders=chosen,
             backoff=Backoff(base=2, cap=60, max_attempts=max_attempts, rand=lambda: 0.0),
-            metrics=metrics,
             faults=faults,
+            owner=owner,
+            metrics=metrics,
         )
-        ticker = Ticker(
-            outbox, clock=clock, platforms=chosen, grace=grace, metrics=metrics, on_queued=worker.wake
+        worker = engine.worker
+        yield Stack(
+            clock,
+            worker.outbox,
+            app.channels,
+            app.service,
+            worker,
+            engine.ticker,
+            worker.composer,
+            chosen,
+            metrics,
         )
-        yield Stack(clock, outbox, channels, service, worker, ticker, composer, chosen, metrics)
-    finally:
-        await engine.dispose()
 
 
 __all__ = ["Failed", "RetryLater", "Sent"]

@@ -30,12 +30,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 async def served(s: Stack, **settings: object) -> AsyncIterator[str]:
     api = ApiSettings(token=SecretStr(TOKEN), **settings)  # type: ignore[arg-type]
 
-    async def health() -> dict[str, object]:
-        return {"outbox": await s.outbox.counts()}
-
-    server = ApiServer(
-        IngestApi(s.service, api, metrics=s.metrics, health=health, on_ingested=s.worker.wake), "127.0.0.1", 0
-    )
+    server = ApiServer(IngestApi(s.service, api, metrics=s.metrics, health=s.ticker.health), "127.0.0.1", 0)
     await server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
+from bot.app import build_limiters
 from bot.delivery.backoff import Backoff
-from bot.delivery.config import DeliverySettings
-from bot.delivery.engine import build_limiters
 from bot.delivery.ratelimit import Limiter, Pacer
+from bot.settings import DeliverySettings
 
 
 class VirtualTime:
@@ -85,9 +85,7 @@ async def test_header_bucket_holds_a_channel_until_its_reset() -> None:
     vt = VirtualTime()
     limiter = _limiter(vt, 50)
     await limiter.acquire("c1")
-    limiter.observe(
-        "c1", {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "4.5"}
-    )
+    limiter.observe_bucket("c1", 5, 0, 4.5)
     await limiter.acquire("c2")  # other channels are not held
     assert vt.now < 0.1
     await limiter.acquire("c1")

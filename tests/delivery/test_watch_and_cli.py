@@ -32,7 +32,7 @@ async def test_watch_folder_ingests_files_and_moves_them_aside(database_url: str
     folder.mkdir()
     async with stack(database_url, clock) as s:
         await s.channels.subscribe(ChannelKey("discord", "g", "c1"), "drones", user="u", now=clock())
-        watch = WatchFolder(folder, s.service, on_ingested=s.worker.wake)
+        watch = WatchFolder(folder, s.service)
         (folder / "good.yaml").write_text(GOOD, encoding="utf-8")
         (folder / "bad.json").write_text('{"headline": ""}', encoding="utf-8")
         (folder / "fresh.yaml").write_text(GOOD.replace("w1", "w2"), encoding="utf-8")

@@ -14,9 +14,9 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.adapters.discord.commands import sync_commands
 from bot.adapters.discord.errors import DiscordConnectError, DiscordLoginError, DiscordSyncError
 from bot.adapters.discord.interactions import DEFER_AFTER, InteractionHandler
+from bot.adapters.discord.registration import sync_commands
 from bot.core.commands import CommandTable
 from bot.settings import DiscordSettings
 

@@ -14,7 +14,7 @@ from bot.adapters.discord.errors import DiscordError
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from bot.adapters.discord.commands import SyncResult
+    from bot.adapters.discord.registration import SyncResult
 
 # discord.py and aiohttp are imported inside the commands: every other `newsbot` command starts faster.
 
@@ -46,7 +46,7 @@ async def _sync(settings: Settings) -> list[SyncResult]:
     import discord
 
     from bot.adapters.discord.bot import discord_endpoints, login, quiet_voice_warnings
-    from bot.adapters.discord.commands import sync_commands
+    from bot.adapters.discord.registration import sync_commands
     from bot.app import open_app
 
     token = settings.discord.token.get_secret_value().strip() if settings.discord.token else ""

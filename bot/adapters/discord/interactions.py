@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord.commands import PRIVATE_OPTION
+from bot.adapters.discord.registration import PRIVATE_OPTION
 from bot.adapters.discord.render import render_reply
 from bot.core.commands import CommandTable
 from bot.core.invocation import Invocation, clean_args

@@ -13,10 +13,10 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bot.adapters.discord.cli import _sync, discord_app
-from bot.adapters.discord.commands import MANAGE_GUILD, command_payloads
 from bot.adapters.discord.errors import DiscordLoginError
 from bot.adapters.discord.interactions import CUSTOM_ID_MAX, PageIds
 from bot.adapters.discord.invite import fetch_application_id, invite_url
+from bot.adapters.discord.registration import MANAGE_GUILD, command_payloads
 from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.webhook import check_webhook_url, post_webhook
 from bot.app import App

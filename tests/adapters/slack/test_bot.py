@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import aiohttp
 import pytest
 
-from bot.adapters.slack.app import SlackBot
+from bot.adapters.slack.bot import SlackBot
 from bot.adapters.slack.handlers import NEXT_ACTION, SHARE_ACTION
 from bot.adapters.slack.manifest import SlackSetupError
 from bot.app import App, open_app
