@@ -207,7 +207,8 @@ def build_delivery(
     outbox = SqlOutbox(application.engine)
     chosen = dict(senders) if senders is not None else build_senders(settings)
     composer = Composer(
-        outbox,
+        application.archive,
+        application.channels,
         application.taxonomy.labels(),
         renderers if renderers is not None else digest_renderers(),
         title=settings.digest.title,
@@ -230,6 +231,7 @@ def build_delivery(
         faults=faults,
     )
     ticker = Ticker(
+        application.channels,
         outbox,
         clock=clock,
         platforms=chosen,

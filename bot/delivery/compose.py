@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.digest import Digest, build_digest
-from bot.core.ports import ChannelKey, StoredStory
+from bot.core.ports import ChannelKey
+from bot.store.archive import SqlArchive
+from bot.store.channels import SqlChannelStore
 
 Render = Callable[[Digest, dict[str, str] | None], list[dict[str, Any]]]
-
-
-class StorySource(Protocol):
-    """Reads the stories a delivery is about (the outbox implements it over the archive's tables)."""
-
-    async def stories_for_digest(
-        self, *, after: datetime | None, until: datetime, topics: Sequence[str], limit: int
-    ) -> list[StoredStory]:
-        """Return up to `limit` stories first ingested in (after, until], newest first."""
-        ...
-
-    async def story(self, summary_id: str) -> StoredStory | None:
-        """Return one stored story."""
-        ...
-
-    async def channel_topics(self, key: ChannelKey) -> list[str]:
-        """Return the topics a channel follows (its digest is limited to them)."""
-        ...
 
 
 class Composer:
@@ -35,7 +19,8 @@ class Composer:
 
     def __init__(
         self,
-        stories: StorySource,
+        archive: SqlArchive,
+        channels: SqlChannelStore,
         labels: dict[str, str],
         renderers: Mapping[str, Render],
         *,
@@ -43,7 +28,8 @@ class Composer:
         max_stories: int = 10,
         post_when_empty: bool = False,
     ) -> None:
-        self.stories = stories
+        self.archive = archive
+        self.channels = channels
         self.labels = labels
         self.title = title
         self.max_stories = max_stories
@@ -60,8 +46,8 @@ class Composer:
         self, key: ChannelKey, slot: datetime, watermark: datetime | None
     ) -> list[dict[str, Any]] | None:
         """Return the bodies of the channel's digest for `slot`, or None when there is nothing to post."""
-        topics = await self.stories.channel_topics(key)
-        found = await self.stories.stories_for_digest(
+        topics = await self.channels.channel_topics(key)
+        found = await self.archive.stories_for_digest(
             after=watermark, until=slot, topics=topics, limit=self.max_stories
         )
         if not found and not self.post_when_empty:
@@ -75,7 +61,7 @@ class Composer:
         self, key: ChannelKey, summary_id: str, topics: Sequence[str]
     ) -> list[dict[str, Any]] | None:
         """Return the bodies of a topic alert for one story, or None when the story is gone."""
-        story = await self.stories.story(summary_id)
+        story = await self.archive.story(summary_id)
         if story is None:
             return None
         names = ", ".join(self.labels.get(t, t) for t in topics) or "followed topics"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-STATUSES = ("pending", "sending", "sent", "dead", "skipped")
+from bot.store.outbox import STATUSES
 
 
 class DeliveryMetrics:

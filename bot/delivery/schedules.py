@@ -25,12 +25,6 @@ def digest_key(key: ChannelKey, slot: datetime, timezone: str) -> str:
     return f"digest:{key.platform}:{key.workspace}:{key.channel}:{slot_label(slot, timezone)}"
 
 
-def alert_key(key: ChannelKey, summary_id: str, revision: str | None = None) -> str:
-    """Return the outbox dedupe key of a topic alert: one per channel and story (and revision, when asked)."""
-    base = f"alert:{key.platform}:{key.workspace}:{key.channel}:{summary_id}"
-    return base if revision is None else f"{base}@{revision}"
-
-
 def plan_due(
     rules: ApsCronRules,
     cron: str,

@@ -12,7 +12,8 @@ from bot.core.ports import Clock
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.schedules import digest_key, plan_due
-from bot.store.outbox import DueSchedule, SqlOutbox, TickDecision
+from bot.store.channels import DueSchedule, SqlChannelStore, TickDecision
+from bot.store.outbox import SqlOutbox
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class Ticker:
 
     def __init__(
         self,
+        channels: SqlChannelStore,
         outbox: SqlOutbox,
         *,
         clock: Clock,
@@ -33,7 +35,8 @@ class Ticker:
         metrics: DeliveryMetrics | None = None,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
-        self.outbox = outbox
+        self.channels = channels
+        self.outbox = outbox  # only read: how many rows wait, for the metrics and /healthz
         self.clock = clock
         self.platforms = sorted(set(platforms))
         self.grace = grace
@@ -78,7 +81,9 @@ class Ticker:
             )
 
         while True:
-            advanced, added = await self.outbox.tick(now, decide, platforms=self.platforms, limit=TICK_BATCH)
+            advanced, added = await self.channels.tick(
+                now, decide, platforms=self.platforms, limit=TICK_BATCH
+            )
             inserted += added
             if advanced < TICK_BATCH:
                 break

@@ -270,17 +270,23 @@ class SqlArchive:
             stmt = stmt.where(summaries.c.published >= since)
         return await self._stories(stmt, limit, topics)
 
-    async def stories_ingested_since(
-        self, since: datetime | None, *, topics: Sequence[str] = (), limit: int | None = None
+    async def stories_for_digest(
+        self, *, after: datetime | None, until: datetime, topics: Sequence[str], limit: int
     ) -> list[StoredStory]:
-        """Return stories first ingested strictly after `since` (all when None), oldest ingest first.
+        """Return up to `limit` stories first ingested in (after, until], newest published first.
 
         A replaced story keeps its first ingest time, so a correction is not news again.
         """
-        stmt = _story_select().order_by(summaries.c.ingested_at, summaries.c.story_key)
-        if since is not None:
-            stmt = stmt.where(summaries.c.ingested_at > since)
-        return await self._stories(stmt, limit, topics)
+        s = summaries.c
+        stmt = _story_select().where(s.ingested_at <= until).order_by(s.published.desc(), s.story_key.desc())
+        if after is not None:
+            stmt = stmt.where(s.ingested_at > after)
+        return await self._stories(stmt, max(1, limit), topics)
+
+    async def story(self, summary_id: str) -> StoredStory | None:
+        """Return one stored story."""
+        found = await self._stories(_story_select().where(summaries.c.id == summary_id), 1, ())
+        return found[0] if found else None
 
     async def topic_counts(self) -> dict[str, int]:
         """Return how many stories carry each topic id."""

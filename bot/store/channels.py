@@ -1,26 +1,44 @@
-"""Per-channel preferences on SQLAlchemy: topic subscriptions and digest schedules."""
+"""Per-channel preferences on SQLAlchemy: topic subscriptions and digest schedules, and the tick that turns
+a due schedule into its digest row (beside the schedules it locks and advances)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.ports import ChannelKey, Schedule, Subscription
 from bot.store.engine import READ, WRITE, translated_errors
-from bot.store.tables import schedules, subscriptions
+from bot.store.outbox import insert_rows, new_row
+from bot.store.tables import is_channel, schedules, subscriptions
 
 
-def _is_channel(table: Table, key: ChannelKey) -> ColumnElement[bool]:
-    return and_(
-        table.c.platform == key.platform,
-        table.c.workspace == key.workspace,
-        table.c.channel == key.channel,
-    )
+@dataclass(frozen=True, slots=True)
+class DueSchedule:
+    """A schedule whose next slot has come, as the tick sees it."""
+
+    key: ChannelKey
+    cron: str
+    timezone: str
+    next_fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TickDecision:
+    """What the tick decided for one due schedule: a digest row to insert (or none) and the next slot."""
+
+    dedupe_key: str | None
+    slot_at: datetime | None
+    next_fire_at: datetime | None
+    pause_reason: str | None = None
+
+
+Planner = Callable[[DueSchedule], TickDecision]
 
 
 def _key(row: Row[Any]) -> ChannelKey:
@@ -43,7 +61,7 @@ def _upsert(conn: AsyncConnection, table: Table) -> Any:
 
 
 class SqlChannelStore:
-    """The ChannelStore port on SQLAlchemy, plus what delivery needs: pausing and finding subscribers."""
+    """The ChannelStore port on SQLAlchemy, plus what delivery reads and advances: followed topics and the tick."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -71,7 +89,7 @@ class SqlChannelStore:
                 return True
             await conn.execute(
                 update(subscriptions)
-                .where(_is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id)
+                .where(is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id)
                 .values(paused_reason=None)
             )
             return False
@@ -79,43 +97,16 @@ class SqlChannelStore:
     async def unsubscribe(self, key: ChannelKey, topic_id: str) -> bool:
         """Stop following a topic; False when the channel did not follow it."""
         stmt = delete(subscriptions).where(
-            _is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id
+            is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id
         )
         async with translated_errors(self._url), self._writer.begin() as conn:
             return (await conn.execute(stmt)).rowcount > 0
 
     async def subscriptions(self, key: ChannelKey) -> list[Subscription]:
         """Return the channel's subscriptions, ordered by topic id."""
-        stmt = select(subscriptions).where(_is_channel(subscriptions, key)).order_by(subscriptions.c.topic_id)
+        stmt = select(subscriptions).where(is_channel(subscriptions, key)).order_by(subscriptions.c.topic_id)
         async with translated_errors(self._url), self._reader.connect() as conn:
             return [_subscription(row) for row in await conn.execute(stmt)]
-
-    async def subscribers(self, topic_ids: Sequence[str]) -> list[Subscription]:
-        """Return the unpaused subscriptions to any of `topic_ids`, ordered by channel, then topic."""
-        if not topic_ids:
-            return []
-        stmt = (
-            select(subscriptions)
-            .where(subscriptions.c.topic_id.in_(list(topic_ids)), subscriptions.c.paused_reason.is_(None))
-            .order_by(
-                subscriptions.c.platform,
-                subscriptions.c.workspace,
-                subscriptions.c.channel,
-                subscriptions.c.topic_id,
-            )
-        )
-        async with translated_errors(self._url), self._reader.connect() as conn:
-            return [_subscription(row) for row in await conn.execute(stmt)]
-
-    async def pause_subscription(self, key: ChannelKey, topic_id: str, reason: str) -> bool:
-        """Stop alerts for one subscription until the channel subscribes again; False when there is none."""
-        stmt = (
-            update(subscriptions)
-            .where(_is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id)
-            .values(paused_reason=reason)
-        )
-        async with translated_errors(self._url), self._writer.begin() as conn:
-            return (await conn.execute(stmt)).rowcount > 0
 
     async def set_schedule(
         self,
@@ -147,33 +138,97 @@ class SqlChannelStore:
     async def clear_schedule(self, key: ChannelKey) -> bool:
         """Remove the channel's schedule; False when it had none."""
         async with translated_errors(self._url), self._writer.begin() as conn:
-            return (await conn.execute(delete(schedules).where(_is_channel(schedules, key)))).rowcount > 0
+            return (await conn.execute(delete(schedules).where(is_channel(schedules, key)))).rowcount > 0
 
     async def get_schedule(self, key: ChannelKey) -> Schedule | None:
         """Return the channel's schedule, if any."""
         async with translated_errors(self._url), self._reader.connect() as conn:
-            row = (await conn.execute(select(schedules).where(_is_channel(schedules, key)))).first()
+            row = (await conn.execute(select(schedules).where(is_channel(schedules, key)))).first()
         return None if row is None else _schedule(row)
 
-    async def pause_schedule(self, key: ChannelKey, reason: str) -> bool:
-        """Stop the channel's digests until its schedule is set again; False when it has none."""
-        stmt = update(schedules).where(_is_channel(schedules, key)).values(paused_reason=reason)
-        async with translated_errors(self._url), self._writer.begin() as conn:
-            return (await conn.execute(stmt)).rowcount > 0
-
-    async def due_schedules(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
-        """Return unpaused schedules whose next slot is at or before `now`, earliest first."""
+    async def channel_topics(self, key: ChannelKey) -> list[str]:
+        """Return the topics a channel follows, paused ones included (a digest is not an alert)."""
         stmt = (
-            select(schedules)
-            .where(schedules.c.next_fire_at <= now, schedules.c.paused_reason.is_(None))
-            .order_by(schedules.c.next_fire_at)
-            .limit(max(0, limit))
+            select(subscriptions.c.topic_id)
+            .where(is_channel(subscriptions, key))
+            .order_by(subscriptions.c.topic_id)
         )
         async with translated_errors(self._url), self._reader.connect() as conn:
-            return [_schedule(row) for row in await conn.execute(stmt)]
+            return [str(t) for t in (await conn.execute(stmt)).scalars()]
 
-    async def set_next_fire(self, key: ChannelKey, next_fire_at: datetime | None) -> bool:
-        """Record the schedule's next slot; False when the channel has no schedule."""
-        stmt = update(schedules).where(_is_channel(schedules, key)).values(next_fire_at=next_fire_at)
+    async def tick(
+        self, now: datetime, plan: Planner, *, platforms: Iterable[str], limit: int = 500
+    ) -> tuple[int, int]:
+        """Advance every due schedule of `platforms` and insert its digest row in the outbox, in one transaction.
+
+        `plan` decides each schedule's slot while its row is locked (the ticker's cron rules); it
+        only computes, so the transaction stays short.
+
+        Returns (schedules advanced, rows inserted). Another process ticking at the same moment skips
+        the schedules this one holds, and the dedupe key would stop a second row regardless.
+        """
+        wanted = sorted(set(platforms))
+        if not wanted:
+            return 0, 0
+        stmt = (
+            select(
+                schedules.c.platform,
+                schedules.c.workspace,
+                schedules.c.channel,
+                schedules.c.cron,
+                schedules.c.timezone,
+                schedules.c.next_fire_at,
+            )
+            .where(
+                schedules.c.paused_reason.is_(None),
+                schedules.c.next_fire_at.is_not(None),
+                schedules.c.next_fire_at <= now,
+                schedules.c.platform.in_(wanted),
+            )
+            .order_by(schedules.c.next_fire_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        advanced = inserted = 0
         async with translated_errors(self._url), self._writer.begin() as conn:
-            return (await conn.execute(stmt)).rowcount > 0
+            due = [
+                DueSchedule(
+                    ChannelKey(r.platform, r.workspace, r.channel), r.cron, r.timezone, r.next_fire_at
+                )
+                for r in await conn.execute(stmt)
+            ]
+            rows: list[dict[str, Any]] = []
+            moves: list[dict[str, Any]] = []
+            for schedule in due:
+                decision = plan(schedule)
+                k = schedule.key
+                if decision.pause_reason is not None:
+                    await conn.execute(
+                        update(schedules)
+                        .where(is_channel(schedules, k))
+                        .values(next_fire_at=None, paused_reason=decision.pause_reason)
+                    )
+                    continue
+                moves.append(
+                    {"b_platform": k.platform, "b_workspace": k.workspace, "b_channel": k.channel,
+                     "b_next": decision.next_fire_at}
+                )  # fmt: skip
+                if decision.dedupe_key is not None:
+                    rows.append(new_row(decision.dedupe_key, "digest", k, now, slot_at=decision.slot_at))
+            if moves:
+                # The rows are locked (PostgreSQL) or the database is (SQLite's BEGIN IMMEDIATE), so no
+                # /schedule can change them between the select and this update.
+                await conn.execute(
+                    update(schedules)
+                    .where(
+                        schedules.c.platform == bindparam("b_platform"),
+                        schedules.c.workspace == bindparam("b_workspace"),
+                        schedules.c.channel == bindparam("b_channel"),
+                    )
+                    .values(next_fire_at=bindparam("b_next")),
+                    moves,
+                )
+            advanced = len(due)
+            if rows:
+                inserted = await insert_rows(conn, rows)
+        return advanced, inserted

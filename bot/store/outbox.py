@@ -9,23 +9,13 @@ share the work; SQLite has a single writer (and newsbot refuses a second process
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     and_,
-    bindparam,
     func,
     or_,
     select,
@@ -36,57 +26,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.core.ports import ChannelKey, PutOutcome, StoredStory, TaggedSummary
-from bot.core.summary import Summary
+from bot.core.ports import ChannelKey, PutOutcome, TaggedSummary
 from bot.store.engine import WRITE, translated_errors
-from bot.store.tables import UTCDateTime, metadata, schedules, story_topics, subscriptions, summaries
+from bot.store.tables import deliveries, digest_watermarks, is_channel, schedules, subscriptions
 
 Status = Literal["pending", "sending", "sent", "dead", "skipped"]
 Kind = Literal["digest", "alert"]
 STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped")
 NO_SENDER_PLATFORMS = frozenset({"console"})  # channels no process can post to: never queued
-
-# The outbox tables join the store's one MetaData, so the migration check sees the whole schema.
-deliveries = Table(
-    "deliveries",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("dedupe_key", String(400), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("platform", String(32), nullable=False),
-    Column("workspace", String(128), nullable=False),
-    Column("channel", String(128), nullable=False),
-    Column("slot_at", UTCDateTime(), nullable=True),  # digest: the slot it stands for
-    Column("summary_id", String(80), nullable=True),  # alert: the story
-    Column(
-        "topics", Text(), nullable=False, server_default=""
-    ),  # space-separated: alert topics, digest filter
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer(), nullable=False, server_default="0"),
-    Column("parts_sent", Integer(), nullable=False, server_default="0"),
-    Column("bodies", Text(), nullable=True),  # JSON list of rendered bodies, frozen at the first attempt
-    Column("message_ids", Text(), nullable=False, server_default=""),  # space-separated, one per sent part
-    Column("available_at", UTCDateTime(), nullable=False),
-    Column("lease_owner", String(64), nullable=True),
-    Column("lease_until", UTCDateTime(), nullable=True),
-    Column("last_error", Text(), nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("sent_at", UTCDateTime(), nullable=True),
-    UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
-    Index("ix_deliveries_status_available", "status", "available_at"),
-    Index("ix_deliveries_channel", "platform", "workspace", "channel"),
-)
-
-digest_watermarks = Table(
-    "digest_watermarks",
-    metadata,
-    Column("platform", String(32), nullable=False),
-    Column("workspace", String(128), nullable=False),
-    Column("channel", String(128), nullable=False),
-    Column("digested_until", UTCDateTime(), nullable=False),  # stories ingested up to here were in a digest
-    PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_digest_watermarks"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,29 +62,6 @@ class Delivery:
     def part_keys(self) -> list[str]:
         """Return the idempotency key of each part: stable across retries and processes."""
         return [f"{self.id}:{n}" for n in range(len(self.bodies or []))]
-
-
-@dataclass(frozen=True, slots=True)
-class DueSchedule:
-    """A schedule whose next slot has come, as the tick sees it."""
-
-    key: ChannelKey
-    cron: str
-    timezone: str
-    next_fire_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TickDecision:
-    """What the tick decided for one due schedule: a digest row to insert (or none) and the next slot."""
-
-    dedupe_key: str | None
-    slot_at: datetime | None
-    next_fire_at: datetime | None
-    pause_reason: str | None = None
-
-
-Planner = Callable[[DueSchedule], TickDecision]
 
 
 def _delivery(row: Row[Any]) -> Delivery:
@@ -169,13 +93,7 @@ def _insert_ignoring_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]
     return sqlite_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
-def _same_channel(table: Table, key: ChannelKey) -> Any:
-    return and_(
-        table.c.platform == key.platform, table.c.workspace == key.workspace, table.c.channel == key.channel
-    )
-
-
-def _new_row(dedupe_key: str, kind: Kind, key: ChannelKey, now: datetime, **extra: Any) -> dict[str, Any]:
+def new_row(dedupe_key: str, kind: Kind, key: ChannelKey, now: datetime, **extra: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "dedupe_key": dedupe_key,
         "kind": kind,
@@ -197,12 +115,18 @@ def _new_row(dedupe_key: str, kind: Kind, key: ChannelKey, now: datetime, **extr
     return row
 
 
-async def _insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
     inserted = 0
     for start in range(0, len(rows), 500):  # keeps each statement under SQLite's bound-parameter limit
         result = await conn.execute(_insert_ignoring_duplicates(conn, rows[start : start + 500]))
         inserted += max(0, result.rowcount or 0)
     return inserted
+
+
+def alert_key(key: ChannelKey, summary_id: str, revision: str | None = None) -> str:
+    """Return the outbox dedupe key of a topic alert: one per channel and story (and revision, when asked)."""
+    base = f"alert:{key.platform}:{key.workspace}:{key.channel}:{summary_id}"
+    return base if revision is None else f"{base}@{revision}"
 
 
 class AlertEnqueuer:
@@ -223,8 +147,6 @@ class AlertEnqueuer:
         ingested_at: datetime,
     ) -> None:
         """Queue the alerts the stored items owe."""
-        from bot.delivery.schedules import alert_key
-
         stored = [
             (item, outcome) for item, outcome in zip(items, outcomes, strict=True) if outcome != "unchanged"
         ]
@@ -256,7 +178,7 @@ class AlertEnqueuer:
             revision = ingested_at.isoformat() if self.on_revision and outcome == "updated" else None
             for key, topics in channels.items():
                 rows.append(
-                    _new_row(
+                    new_row(
                         alert_key(key, item.summary.id, revision),
                         "alert",
                         key,
@@ -266,11 +188,14 @@ class AlertEnqueuer:
                     )
                 )
         if rows:
-            await _insert_rows(conn, rows)
+            await insert_rows(conn, rows)
 
 
 class SqlOutbox:
-    """The outbox table and the schedule tick, on SQLite or PostgreSQL."""
+    """The outbox queue on SQLite or PostgreSQL: lease rows, record each part, give up, requeue.
+
+    Rows get in from two transactions that live beside the data that owes them: the schedule tick
+    (`SqlChannelStore.tick`) and the archive's ingest (`AlertEnqueuer`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -281,82 +206,6 @@ class SqlOutbox:
     def dialect(self) -> str:
         """Return "sqlite" or "postgresql"."""
         return self._engine.dialect.name
-
-    # -- deciding what is owed -------------------------------------------------------------------------
-
-    async def tick(
-        self, now: datetime, plan: Planner, *, platforms: Iterable[str], limit: int = 500
-    ) -> tuple[int, int]:
-        """Advance every due schedule of `platforms` and insert its digest row, in one transaction.
-
-        Returns (schedules advanced, rows inserted). Another process ticking at the same moment skips
-        the schedules this one holds, and the dedupe key would stop a second row regardless.
-        """
-        wanted = sorted(set(platforms))
-        if not wanted:
-            return 0, 0
-        stmt = (
-            select(
-                schedules.c.platform,
-                schedules.c.workspace,
-                schedules.c.channel,
-                schedules.c.cron,
-                schedules.c.timezone,
-                schedules.c.next_fire_at,
-            )
-            .where(
-                schedules.c.paused_reason.is_(None),
-                schedules.c.next_fire_at.is_not(None),
-                schedules.c.next_fire_at <= now,
-                schedules.c.platform.in_(wanted),
-            )
-            .order_by(schedules.c.next_fire_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        advanced = inserted = 0
-        async with translated_errors(self._url), self._writer.begin() as conn:
-            due = [
-                DueSchedule(
-                    ChannelKey(r.platform, r.workspace, r.channel), r.cron, r.timezone, r.next_fire_at
-                )
-                for r in await conn.execute(stmt)
-            ]
-            rows: list[dict[str, Any]] = []
-            moves: list[dict[str, Any]] = []
-            for schedule in due:
-                decision = plan(schedule)
-                k = schedule.key
-                if decision.pause_reason is not None:
-                    await conn.execute(
-                        update(schedules)
-                        .where(_same_channel(schedules, k))
-                        .values(next_fire_at=None, paused_reason=decision.pause_reason)
-                    )
-                    continue
-                moves.append(
-                    {"b_platform": k.platform, "b_workspace": k.workspace, "b_channel": k.channel,
-                     "b_next": decision.next_fire_at}
-                )  # fmt: skip
-                if decision.dedupe_key is not None:
-                    rows.append(_new_row(decision.dedupe_key, "digest", k, now, slot_at=decision.slot_at))
-            if moves:
-                # The rows are locked (PostgreSQL) or the database is (SQLite's BEGIN IMMEDIATE), so no
-                # /schedule can change them between the select and this update.
-                await conn.execute(
-                    update(schedules)
-                    .where(
-                        schedules.c.platform == bindparam("b_platform"),
-                        schedules.c.workspace == bindparam("b_workspace"),
-                        schedules.c.channel == bindparam("b_channel"),
-                    )
-                    .values(next_fire_at=bindparam("b_next")),
-                    moves,
-                )
-            advanced = len(due)
-            if rows:
-                inserted = await _insert_rows(conn, rows)
-        return advanced, inserted
 
     # -- leasing and recording -------------------------------------------------------------------------
 
@@ -410,7 +259,7 @@ class SqlOutbox:
 
     async def watermark(self, key: ChannelKey) -> datetime | None:
         """Return up to when the channel's stories have been in a digest."""
-        stmt = select(digest_watermarks.c.digested_until).where(_same_channel(digest_watermarks, key))
+        stmt = select(digest_watermarks.c.digested_until).where(is_channel(digest_watermarks, key))
         async with translated_errors(self._url), self._engine.connect() as conn:
             value: datetime | None = (await conn.execute(stmt)).scalar_one_or_none()
             return value
@@ -441,7 +290,7 @@ class SqlOutbox:
             current = (
                 await conn.execute(
                     select(w.digested_until)
-                    .where(_same_channel(digest_watermarks, delivery.key))
+                    .where(is_channel(digest_watermarks, delivery.key))
                     .with_for_update()
                 )
             ).scalar_one_or_none()
@@ -457,7 +306,7 @@ class SqlOutbox:
             elif covered_until > current:
                 await conn.execute(
                     update(digest_watermarks)
-                    .where(_same_channel(digest_watermarks, delivery.key))
+                    .where(is_channel(digest_watermarks, delivery.key))
                     .values(digested_until=covered_until)
                 )
             return True
@@ -514,7 +363,7 @@ class SqlOutbox:
             table = schedules if delivery.kind == "digest" else subscriptions
             await conn.execute(
                 update(table)
-                .where(_same_channel(table, delivery.key), table.c.paused_reason.is_(None))
+                .where(is_channel(table, delivery.key), table.c.paused_reason.is_(None))
                 .values(paused_reason=paused)
             )
             return True
@@ -568,44 +417,12 @@ class SqlOutbox:
             await conn.execute(
                 update(table)
                 .where(
-                    _same_channel(table, found.key),
+                    is_channel(table, found.key),
                     table.c.paused_reason == f"{found.last_error} (delivery {found.id})",
                 )
                 .values(paused_reason=None)
             )
         return await self.get(delivery_id)
-
-    # -- what deliveries say -----------------------------------------------------------------------------
-
-    async def stories_for_digest(
-        self, *, after: datetime | None, until: datetime, topics: Sequence[str], limit: int
-    ) -> list[StoredStory]:
-        """Return up to `limit` stories first ingested in (after, until], newest published first."""
-        s = summaries.c
-        stmt = _story_select().where(s.ingested_at <= until).order_by(s.published.desc(), s.story_key.desc())
-        if after is not None:
-            stmt = stmt.where(s.ingested_at > after)
-        if topics:
-            carriers = select(story_topics.c.story_key).where(story_topics.c.topic_id.in_(list(topics)))
-            stmt = stmt.where(s.story_key.in_(carriers))
-        async with translated_errors(self._url), self._engine.connect() as conn:
-            return [_story(row) for row in await conn.execute(stmt.limit(max(1, limit)))]
-
-    async def story(self, summary_id: str) -> StoredStory | None:
-        """Return one stored story."""
-        async with translated_errors(self._url), self._engine.connect() as conn:
-            row = (await conn.execute(_story_select().where(summaries.c.id == summary_id))).first()
-        return _story(row) if row is not None else None
-
-    async def channel_topics(self, key: ChannelKey) -> list[str]:
-        """Return the topics a channel follows, paused ones included (a digest is not an alert)."""
-        stmt = (
-            select(subscriptions.c.topic_id)
-            .where(_same_channel(subscriptions, key))
-            .order_by(subscriptions.c.topic_id)
-        )
-        async with translated_errors(self._url), self._engine.connect() as conn:
-            return [str(t) for t in (await conn.execute(stmt)).scalars()]
 
 
 def _handed_back(status: Status, reason: str, now: datetime, *, counts: bool, **extra: Any) -> dict[str, Any]:
@@ -621,18 +438,3 @@ def _handed_back(status: Status, reason: str, now: datetime, *, counts: bool, **
     if counts:
         values["attempts"] = deliveries.c.attempts + 1
     return values
-
-
-def _story_select() -> Any:
-    s = summaries.c
-    return select(s.doc, s.published, s.ingested_at, s.topics, s.unknown_tags)
-
-
-def _story(row: Row[Any]) -> StoredStory:
-    return StoredStory(
-        summary=Summary.model_validate_json(row.doc),
-        published=row.published,
-        ingested_at=row.ingested_at,
-        topics=tuple(row.topics.split()),
-        unknown_tags=tuple(row.unknown_tags.split()),
-    )

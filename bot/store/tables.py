@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     ForeignKey,
@@ -24,8 +25,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    and_,
 )
 from sqlalchemy.types import TypeDecorator
+
+from bot.core.ports import ChannelKey
 
 SLOT_BITS = 17  # stories published in the same second: up to 131,072
 POSITION_BITS = 12  # sections of one story that are indexed: up to 4,096
@@ -135,3 +140,54 @@ schedules = Table(
     PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_schedules"),
     Index("ix_schedules_next_fire_at", "next_fire_at"),
 )
+
+# The delivery outbox (bot/store/outbox.py) and how far each channel's digests have read the archive.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(400), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("workspace", String(128), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("slot_at", UTCDateTime(), nullable=True),  # digest: the slot it stands for
+    Column("summary_id", String(80), nullable=True),  # alert: the story
+    Column(
+        "topics", Text(), nullable=False, server_default=""
+    ),  # space-separated: alert topics, digest filter
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("parts_sent", Integer(), nullable=False, server_default="0"),
+    Column("bodies", Text(), nullable=True),  # JSON list of rendered bodies, frozen at the first attempt
+    Column("message_ids", Text(), nullable=False, server_default=""),  # space-separated, one per sent part
+    Column("available_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
+    Index("ix_deliveries_status_available", "status", "available_at"),
+    Index("ix_deliveries_channel", "platform", "workspace", "channel"),
+)
+
+digest_watermarks = Table(
+    "digest_watermarks",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("workspace", String(128), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("digested_until", UTCDateTime(), nullable=False),  # stories ingested up to here were in a digest
+    PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_digest_watermarks"),
+)
+
+
+def is_channel(table: Table, key: ChannelKey) -> ColumnElement[bool]:
+    """Return the condition that picks `key`'s rows of a table keyed by platform, workspace and channel."""
+    return and_(
+        table.c.platform == key.platform,
+        table.c.workspace == key.workspace,
+        table.c.channel == key.channel,
+    )

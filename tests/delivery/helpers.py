@@ -152,6 +152,7 @@ async def stack(
         engine = build_delivery(
             app,
             senders=chosen,
+            limiters={},  # the fake clock moves by hand; a real limiter would sleep through a Retry-After
             backoff=Backoff(base=2, cap=60, max_attempts=max_attempts, rand=lambda: 0.0),
             faults=faults,
             owner=owner,

@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.core.ports import ChannelKey, Failed, RetryLater
+from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
-from bot.store.outbox import SqlOutbox
 from tests.delivery.helpers import FakeClock, RecordingSender, stack, summary
 
 START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
@@ -43,11 +43,11 @@ async def test_two_processes_ticking_at_once_insert_the_slot_once(database_url: 
         clock.advance(minutes=5)
         other = create_engine(database_url)
         try:
-            second = SqlOutbox(other)
+            second = SqlChannelStore(other)
             plan = s.ticker.plan
             now = clock()
             results = await asyncio.gather(
-                s.outbox.tick(now, lambda d: plan(d, now), platforms=["discord"]),
+                s.channels.tick(now, lambda d: plan(d, now), platforms=["discord"]),
                 second.tick(now, lambda d: plan(d, now), platforms=["discord"]),
             )
         finally:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.ports import HitPage
+from bot.core.ports import HitPage, StoredStory
 from bot.store.archive import SqlArchive, fts5_query
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database
@@ -264,20 +264,32 @@ async def test_a_published_time_in_another_zone_is_kept_as_the_same_instant(arch
     assert stored.published.tzinfo == UTC
 
 
-async def test_stories_ingested_since_follow_ingest_order(archive: SqlArchive) -> None:
+async def test_a_digest_reads_the_stories_first_ingested_in_its_window_newest_published_first(
+    archive: SqlArchive,
+) -> None:
+    later = T0 + timedelta(minutes=5)
     await archive.put_many([story(5, sections=[DRONES])], T0)
-    await archive.put_many(
-        [story(1, sections=[CHIPS]), story(2, sections=[DRONES])], T0 + timedelta(minutes=5)
+    await archive.put_many([story(1, sections=[CHIPS]), story(2, sections=[DRONES])], later)
+
+    def headlines(found: list[StoredStory]) -> list[str]:
+        return [s.summary.headline for s in found]
+
+    everything = await archive.stories_for_digest(after=None, until=later, topics=(), limit=10)
+    assert headlines(everything) == ["Story number 5", "Story number 2", "Story number 1"]
+    since_first = await archive.stories_for_digest(after=T0, until=later, topics=(), limit=10)
+    assert headlines(since_first) == ["Story number 2", "Story number 1"]
+    drones = await archive.stories_for_digest(after=T0, until=later, topics=["drones"], limit=10)
+    assert headlines(drones) == ["Story number 2"]
+    assert len(await archive.stories_for_digest(after=None, until=later, topics=(), limit=1)) == 1
+    assert await archive.stories_for_digest(after=later, until=later, topics=(), limit=10) == []
+    assert (
+        await archive.stories_for_digest(after=None, until=T0 - timedelta(seconds=1), topics=(), limit=10)
+        == []
     )
-    everything = await archive.stories_ingested_since(None)
-    assert [s.summary.headline for s in everything] == ["Story number 5", "Story number 1", "Story number 2"]
-    later = await archive.stories_ingested_since(T0)
-    assert [s.summary.headline for s in later] == ["Story number 1", "Story number 2"]
-    assert [s.summary.headline for s in await archive.stories_ingested_since(T0, topics=["drones"])] == [
-        "Story number 2"
-    ]
-    assert len(await archive.stories_ingested_since(None, limit=1)) == 1
-    assert await archive.stories_ingested_since(T0 + timedelta(minutes=5)) == []
+    one = await archive.story(story(1).summary.id)
+    assert one is not None
+    assert one.summary.headline == "Story number 1"
+    assert await archive.story("no-such-story") is None
 
 
 async def test_stories_published_in_the_same_instant_are_all_kept(archive: SqlArchive) -> None:

@@ -1,16 +1,17 @@
-"""Channel preferences on SQLite and PostgreSQL: subscriptions, pauses and digest schedules."""
+"""Channel preferences on SQLite and PostgreSQL: subscriptions, digest schedules and the tick that advances them."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from bot.core.ports import ChannelKey
-from bot.store.channels import SqlChannelStore
+from bot.store.channels import DueSchedule, SqlChannelStore, TickDecision
 from tests.store.conftest import T0
 
 GENERAL = ChannelKey("discord", "g1", "c1")
 OTHER = ChannelKey("slack", "T1", "C9")
 DM = ChannelKey("console", "", "me")
+DAY = timedelta(days=1)
 
 
 async def test_subscribe_and_unsubscribe(channels: SqlChannelStore) -> None:
@@ -30,31 +31,11 @@ async def test_subscribe_and_unsubscribe(channels: SqlChannelStore) -> None:
 
 async def test_channels_are_kept_apart(channels: SqlChannelStore) -> None:
     await channels.subscribe(GENERAL, "drones", user=None, now=T0)
-    await channels.subscribe(DM, "drones", user=None, now=T0)
+    await channels.subscribe(DM, "ai", user=None, now=T0)
     assert await channels.unsubscribe(OTHER, "drones") is False
-    assert [s.key for s in await channels.subscribers(["drones"])] == [DM, GENERAL]
-
-
-async def test_a_paused_subscription_gets_no_alerts_until_subscribed_again(channels: SqlChannelStore) -> None:
-    await channels.subscribe(GENERAL, "drones", user="u1", now=T0)
-    await channels.subscribe(OTHER, "drones", user="u1", now=T0)
-    await channels.subscribe(OTHER, "ai", user="u1", now=T0)
-    assert await channels.pause_subscription(GENERAL, "drones", "missing access") is True
-    assert await channels.pause_subscription(GENERAL, "chips", "missing access") is False
-
-    assert [(s.key, s.topic_id) for s in await channels.subscribers(["drones", "ai"])] == [
-        (OTHER, "ai"),
-        (OTHER, "drones"),
-    ]
-    [paused] = await channels.subscriptions(GENERAL)
-    assert paused.paused_reason == "missing access"
-
-    assert await channels.subscribe(GENERAL, "drones", user="u2", now=T0) is False  # resumed, not new
-    [resumed] = await channels.subscriptions(GENERAL)
-    assert resumed.paused_reason is None
-    assert resumed.created_by == "u1"
-    assert len(await channels.subscribers(["drones"])) == 2
-    assert await channels.subscribers([]) == []
+    assert await channels.channel_topics(GENERAL) == ["drones"]
+    assert await channels.channel_topics(DM) == ["ai"]
+    assert await channels.channel_topics(OTHER) == []
 
 
 async def test_schedule_is_created_replaced_and_cleared(channels: SqlChannelStore) -> None:
@@ -93,33 +74,47 @@ async def test_schedule_is_created_replaced_and_cleared(channels: SqlChannelStor
     assert await channels.get_schedule(GENERAL) is None
 
 
-async def test_setting_a_schedule_again_clears_its_pause(channels: SqlChannelStore) -> None:
-    assert await channels.pause_schedule(GENERAL, "gone") is False
-    await channels.set_schedule(GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
-    assert await channels.pause_schedule(GENERAL, "bot was removed") is True
-    paused = await channels.get_schedule(GENERAL)
-    assert paused is not None
-    assert paused.paused_reason == "bot was removed"
-    assert await channels.due_schedules(T0 + timedelta(days=1)) == []
-
-    await channels.set_schedule(GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
-    resumed = await channels.get_schedule(GENERAL)
-    assert resumed is not None
-    assert resumed.paused_reason is None
+def _every_day(schedule: DueSchedule) -> TickDecision:
+    """A planner that owes the slot that came and moves the schedule a day on."""
+    return TickDecision(f"digest:{schedule.key.channel}", schedule.next_fire_at, schedule.next_fire_at + DAY)
 
 
-async def test_due_schedules_and_next_fire(channels: SqlChannelStore) -> None:
+def _unreadable(_schedule: DueSchedule) -> TickDecision:
+    return TickDecision(None, None, None, pause_reason="invalid schedule: bad expression")
+
+
+async def test_the_tick_advances_only_due_schedules_of_the_platforms_asked(channels: SqlChannelStore) -> None:
     await channels.set_schedule(GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
     later = T0 + timedelta(hours=3)
     await channels.set_schedule(
         OTHER, cron="0 11 * * *", timezone="UTC", user=None, now=T0, next_fire_at=later
     )
     await channels.set_schedule(DM, cron="0 9 * * *", timezone="UTC", user=None, now=T0, next_fire_at=None)
-    assert [s.key for s in await channels.due_schedules(T0 - timedelta(seconds=1))] == []
-    assert [s.key for s in await channels.due_schedules(T0)] == [GENERAL]
-    assert [s.key for s in await channels.due_schedules(later)] == [GENERAL, OTHER]
-    assert [s.key for s in await channels.due_schedules(later, limit=1)] == [GENERAL]
+    assert await channels.tick(T0 - timedelta(seconds=1), _every_day, platforms=["discord", "slack"]) == (
+        0,
+        0,
+    )
+    assert await channels.tick(later, _every_day, platforms=["discord"]) == (1, 1)
+    moved = await channels.get_schedule(GENERAL)
+    assert moved is not None
+    assert moved.next_fire_at == T0 + DAY
+    untouched = await channels.get_schedule(OTHER)
+    assert untouched is not None
+    assert untouched.next_fire_at == later
+    assert await channels.tick(later, _every_day, platforms=[]) == (0, 0)
 
-    assert await channels.set_next_fire(GENERAL, T0 + timedelta(days=1)) is True
-    assert [s.key for s in await channels.due_schedules(later)] == [OTHER]
-    assert await channels.set_next_fire(ChannelKey("discord", "g9", "nope"), T0) is False
+
+async def test_a_schedule_the_tick_cannot_plan_is_paused_until_set_again(channels: SqlChannelStore) -> None:
+    await channels.set_schedule(GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
+    assert await channels.tick(T0, _unreadable, platforms=["discord"]) == (1, 0)
+    paused = await channels.get_schedule(GENERAL)
+    assert paused is not None
+    assert paused.paused_reason == "invalid schedule: bad expression"
+    assert paused.next_fire_at is None
+    assert await channels.tick(T0 + DAY, _every_day, platforms=["discord"]) == (0, 0)
+
+    await channels.set_schedule(GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
+    resumed = await channels.get_schedule(GENERAL)
+    assert resumed is not None
+    assert resumed.paused_reason is None
+    assert await channels.tick(T0 + DAY, _every_day, platforms=["discord"]) == (1, 1)
