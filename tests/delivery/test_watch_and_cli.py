@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.cli.deliveries import deliveries_app
 from bot.core.ports import ChannelKey, Failed
-from bot.delivery.cli import deliveries_app
 from bot.delivery.lock import AlreadyRunning, hold_database
 from bot.delivery.watch import WatchFolder
 from tests.delivery.helpers import FakeClock, stack, summary

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from bot.adapters.discord.cli import _sync, discord_app
 from bot.adapters.discord.errors import DiscordLoginError
 from bot.adapters.discord.interactions import CUSTOM_ID_MAX, PageIds
 from bot.adapters.discord.invite import fetch_application_id, invite_url
@@ -20,6 +19,7 @@ from bot.adapters.discord.registration import MANAGE_GUILD, command_payloads
 from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.webhook import check_webhook_url, post_webhook
 from bot.app import App
+from bot.cli.discord import _sync, discord_app
 from bot.core.invocation import CommandSpec, OptionSpec
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply

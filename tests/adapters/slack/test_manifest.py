@@ -8,7 +8,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.adapters.slack.cli import slack_app
 from bot.adapters.slack.manifest import (
     RESERVED_COMMANDS,
     SlackSetupError,
@@ -16,6 +15,7 @@ from bot.adapters.slack.manifest import (
     check_command_name,
     manifest_yaml,
 )
+from bot.cli.slack import slack_app
 
 ROOT = Path(__file__).resolve().parents[3]
 BRIEF_RESERVED = [

@@ -1,4 +1,4 @@
-"""`newsbot …`: the operator's command line (Typer + Rich)."""
+"""`newsbot …`: the root command, the archive commands and `run` (Typer + Rich)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot.adapters.discord.cli import discord_app
 from bot.adapters.discord.errors import DiscordError
-from bot.adapters.slack.cli import slack_app
 from bot.app import App, open_app
+from bot.cli.common import CliState, settings_from
+from bot.cli.deliveries import deliveries_app
+from bot.cli.discord import discord_app
+from bot.cli.slack import slack_app
 from bot.core.digest import Digest
 from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
 from bot.core.loader import SUPPORTED, Loaded, LoadError, load_file
@@ -28,8 +30,7 @@ from bot.core.query import QueryError, validate_query
 from bot.core.reply import Reply
 from bot.core.summary import summary_json_schema
 from bot.core.taxonomy import TaxonomyError
-from bot.delivery.cli import deliveries_app
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError
 from bot.store.engine import StoreError
 
 T = TypeVar("T")
@@ -54,19 +55,13 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-class _State:
-    config: Path | None = None
-
-
-state = _State()
-
-
 class UsageProblem(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -75,15 +70,11 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
 ) -> None:
-    state.config = config
+    ctx.obj = CliState(config)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def _settings() -> Settings:
-    return load_settings(state.config)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -110,6 +101,7 @@ def schema() -> None:
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md).")
     ],
@@ -117,7 +109,7 @@ def ingest(
     """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
     from bot.ingest import ingest_paths
 
-    settings = _settings()
+    settings = settings_from(ctx)
 
     async def work(application: App) -> int:
         progress = Progress(
@@ -166,6 +158,7 @@ def ingest(
 
 @app.command()
 def render(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md).")],
     platform: Annotated[RenderTarget, typer.Option(help="Which payloads to print.")] = "text",
     as_json: Annotated[
@@ -177,7 +170,7 @@ def render(
     from bot.core.tagging import Tagger
     from bot.core.taxonomy import load_taxonomy
 
-    settings = _settings()
+    settings = settings_from(ctx)
     if file.suffix.lower() not in SUPPORTED:
         raise UsageProblem(f"{file}: unsupported file type; newsbot reads {', '.join(sorted(SUPPORTED))}")
     items = load_file(file)
@@ -203,6 +196,7 @@ def render(
 
 @app.command()
 def digest(
+    ctx: typer.Context,
     since: Annotated[
         str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
     ] = None,
@@ -218,7 +212,7 @@ def digest(
 
     if since is not None and last is not None:
         raise UsageProblem("give --since or --last, not both")
-    settings = _settings()
+    settings = settings_from(ctx)
 
     async def work(application: App) -> tuple[Digest, dict[str, str]]:
         topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
@@ -275,6 +269,7 @@ def _resolve_topic_or_fail(application: App, text: str) -> str:
 
 @app.command()
 def post(
+    ctx: typer.Context,
     discord_webhook: Annotated[
         str | None, typer.Option(help="A Discord channel webhook URL (Channel settings → Integrations).")
     ] = None,
@@ -293,7 +288,7 @@ def post(
         raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
     if since is not None and last is not None:
         raise UsageProblem("give --since or --last, not both")
-    settings = _settings()
+    settings = settings_from(ctx)
     target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
     url = discord_webhook or slack_webhook or ""
     try:  # a wrong URL is worth saying before the archive is even opened
@@ -354,12 +349,13 @@ def _report_outcomes(outcomes: list[SendOutcome]) -> int:
 
 @app.command()
 def topic(
+    ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="A topic id, name, synonym, or words to search for.")],
     page: Annotated[int, typer.Option(min=1, help="Page of results.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer a topic query from the archive, as /topic does in chat."""
-    settings = _settings()
+    settings = settings_from(ctx)
     cleaned = validate_query(query)
 
     async def work(application: App) -> None:
@@ -374,9 +370,11 @@ def topic(
 
 
 @app.command()
-def topics(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def topics(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
+) -> None:
     """List the taxonomy's topics with how many stories carry each."""
-    settings = _settings()
+    settings = settings_from(ctx)
 
     async def work(application: App) -> None:
         counts = await application.service.topic_counts()
@@ -393,6 +391,7 @@ def topics(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
 
 @app.command()
 def cmd(
+    ctx: typer.Context,
     text: Annotated[str, typer.Argument(help='The command as typed in chat, e.g. "/topic drones".')],
     platform: Annotated[str, typer.Option(help="console, discord or slack.")] = "console",
     workspace: Annotated[str | None, typer.Option(help="Discord guild id or Slack team id.")] = None,
@@ -406,7 +405,7 @@ def cmd(
     if platform not in PLATFORMS:
         raise UsageProblem(f"--platform {platform!r}: choose one of {', '.join(PLATFORMS)}")
     chosen: Platform = platform  # narrowed by the check above
-    settings = _settings()
+    settings = settings_from(ctx)
     name, args = parse_command_text(text)
     if chosen == "slack" and "/" + name == settings.slack.command.lower():
         name, args = parse_command_text(args)  # "/news topic drones" → topic drones
@@ -425,6 +424,7 @@ def cmd(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     once: Annotated[
         bool, typer.Option("--once", help="Print the digest and the /topic drones answer, then exit.")
     ] = False,
@@ -433,9 +433,9 @@ def demo(
     ),
 ) -> None:
     """Load the worked example into a fresh local store and try the chat commands in the terminal."""
-    from bot.adapters.console.repl import run_demo
+    from bot.cli.demo import run_demo
 
-    settings = _settings()
+    settings = settings_from(ctx)
     if not example.is_file():
         raise UsageProblem(f"{example}: example not found (run the demo from the repository folder)")
     raise typer.Exit(_run(run_demo(settings, example, once=once, console=out)))
@@ -445,21 +445,21 @@ def demo(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Apply database migrations (also done automatically at start)."""
     from bot.store.migrate import upgrade_database
 
-    settings = _settings()
+    settings = settings_from(ctx)
     _run(upgrade_database(settings.database_url))
     out.print(f"database is up to date ({_redact_url(settings.database_url)})", highlight=False)
 
 
 @config_app.command("check")
-def config_check() -> None:
+def config_check(ctx: typer.Context) -> None:
     """Print the effective settings (secrets masked) and which platforms are configured."""
     from bot.core.taxonomy import load_taxonomy
 
-    settings = _settings()
+    settings = settings_from(ctx)
     data = settings.masked()
     data["database_url"] = _redact_url(settings.database_url)
     _print_json(data)
@@ -470,12 +470,12 @@ def config_check() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(ctx: typer.Context) -> None:
     """Run the bot: every configured platform in one process, until SIGTERM or Ctrl-C."""
     from bot.delivery.lock import AlreadyRunning
     from bot.runner import NoPlatformConfigured, run_bot
 
-    settings = _settings()
+    settings = settings_from(ctx)
     try:
         _run(run_bot(settings))
     except (NoPlatformConfigured, AlreadyRunning) as exc:

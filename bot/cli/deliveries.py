@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot.settings import load_settings
-from bot.store.outbox import Delivery, SqlOutbox
-
-StatusChoice = Literal["pending", "sending", "sent", "dead", "skipped"]
+from bot.app import open_app
+from bot.cli.common import consoles, settings_from
+from bot.store.outbox import Delivery, SqlOutbox, Status
 
 deliveries_app = typer.Typer(
     help="The delivery outbox: scheduled digests and topic alerts.",
@@ -25,22 +22,8 @@ deliveries_app = typer.Typer(
 )
 
 
-def _consoles() -> tuple[Console, Console]:
-    # Built per command, so the terminal width is read when the command runs.
-    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
-
-
-def _config_file(ctx: typer.Context) -> Path | None:
-    # The root command's --config option; absent when this app runs on its own (tests).
-    root = ctx.find_root()
-    value = root.params.get("config") if root is not ctx else None
-    return value if isinstance(value, Path) else None
-
-
 async def _with_outbox(ctx: typer.Context, work: Callable[[SqlOutbox], Awaitable[int]]) -> int:
-    from bot.app import open_app
-
-    settings = load_settings(_config_file(ctx))
+    settings = settings_from(ctx)
     async with open_app(settings) as application:
         return await work(SqlOutbox(application.engine))
 
@@ -88,14 +71,14 @@ def delivery_table(rows: list[Delivery]) -> Table:
 @deliveries_app.callback()
 def deliveries(
     ctx: typer.Context,
-    status: Annotated[StatusChoice | None, typer.Option(help="Only rows in this state.")] = None,
+    status: Annotated[Status | None, typer.Option(help="Only rows in this state.")] = None,
     channel: Annotated[str | None, typer.Option(help="Only rows for this channel id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest rows to show.")] = 50,
 ) -> None:
     """Show the outbox (newest first) with the reason anything was not delivered."""
     if ctx.invoked_subcommand is not None:
         return
-    _out, _ = _consoles()
+    _out, _ = consoles()
 
     async def show(outbox: SqlOutbox) -> int:
         rows = await outbox.find(status=status, channel=channel, limit=limit)
@@ -117,7 +100,7 @@ def retry(
     delivery_id: Annotated[int, typer.Argument(metavar="ID", help="The id of a dead delivery.")],
 ) -> None:
     """Re-queue a dead delivery (and lift the pause its failure put on the schedule or subscriptions)."""
-    _out, _err = _consoles()
+    _out, _err = consoles()
 
     async def requeue(outbox: SqlOutbox) -> int:
         found = await outbox.get(delivery_id)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.adapters.slack.manifest import PLACEHOLDER_URL, SlackSetupError, manifest_yaml
+from bot.cli.common import settings_from
 
 slack_app = typer.Typer(help="Slack app set-up.", no_args_is_help=True)
 
@@ -19,6 +19,7 @@ def _slack() -> None:
 
 @slack_app.command("manifest")
 def manifest(
+    ctx: typer.Context,
     url: Annotated[
         str | None,
         typer.Option("--url", help="The bot's public base URL; Slack posts to URL/slack/events."),
@@ -28,13 +29,10 @@ def manifest(
     ] = False,
 ) -> None:
     """Print the app manifest (YAML) that creates newsbot's Slack app with exactly the scopes it needs."""
-    from bot.settings import load_settings
-
     if url is not None and socket_mode:
         typer.echo("newsbot slack manifest: give --url or --socket-mode, not both", err=True)
         raise typer.Exit(2)
-    config = _config_path()
-    command = load_settings(config).slack.command
+    command = settings_from(ctx).slack.command
     if url is None and not socket_mode:
         typer.echo(f"(no --url given: using the placeholder {PLACEHOLDER_URL}; replace it)", err=True)
     try:
@@ -43,10 +41,3 @@ def manifest(
         typer.echo(f"newsbot slack manifest: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(text, nl=False)
-
-
-def _config_path() -> Path | None:
-    # The top-level --config option is stored by bot.cli (imported late: bot.cli imports this module).
-    from bot.cli import state
-
-    return state.config

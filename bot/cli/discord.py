@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from bot.adapters.discord.errors import DiscordError
-from bot.settings import Settings, load_settings
+from bot.cli.common import fail, settings_from
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.adapters.discord.registration import SyncResult
@@ -22,24 +21,6 @@ discord_app = typer.Typer(
     help="The Discord bot: command registration and the invite link.", no_args_is_help=True
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _settings() -> Settings:
-    # Honour `newsbot --config FILE discord …`: the main CLI keeps the chosen file in its state.
-    config: Path | None = None
-    try:
-        from bot.cli import state
-
-        config = state.config
-    except ImportError:  # pragma: no cover - only when this Typer is used on its own
-        config = None
-    return load_settings(config)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"newsbot: {escape(message)}", style="red", highlight=False)
-    return typer.Exit(code)
 
 
 async def _sync(settings: Settings) -> list[SyncResult]:
@@ -67,15 +48,15 @@ async def _sync(settings: Settings) -> list[SyncResult]:
 
 
 @discord_app.command("sync")
-def sync() -> None:
+def sync(ctx: typer.Context) -> None:
     """Register the slash commands now: in NEWSBOT_DISCORD__GUILD_IDS (instantly) or globally."""
-    settings = _settings()
+    settings = settings_from(ctx)
     if not settings.discord.configured:
-        raise _fail("no Discord token: set NEWSBOT_DISCORD__TOKEN")
+        raise fail("no Discord token: set NEWSBOT_DISCORD__TOKEN")
     try:
         results = asyncio.run(_sync(settings))
     except DiscordError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     for r in results:
         where = (
             "globally (Discord may take up to an hour to show changes)"
@@ -87,6 +68,7 @@ def sync() -> None:
 
 @discord_app.command("invite-url")
 def invite(
+    ctx: typer.Context,
     application_id: Annotated[
         int | None,
         typer.Option(
@@ -98,13 +80,13 @@ def invite(
     from bot.adapters.discord.invite import fetch_application_id, invite_url
 
     if application_id is None:
-        settings = _settings()
+        settings = settings_from(ctx)
         if settings.discord.token is None or not settings.discord.token.get_secret_value().strip():
-            raise _fail("give --application-id, or set NEWSBOT_DISCORD__TOKEN so newsbot can look it up")
+            raise fail("give --application-id, or set NEWSBOT_DISCORD__TOKEN so newsbot can look it up")
         try:
             application_id = asyncio.run(
                 fetch_application_id(settings.discord.api_base, settings.discord.token)
             )
         except DiscordError as exc:
-            raise _fail(str(exc), 1) from None
+            raise fail(str(exc), 1) from None
     out.print(invite_url(application_id), highlight=False, soft_wrap=True)
