@@ -23,7 +23,7 @@ from bot.adapters.discord.render import render_reply as render_discord
 from bot.adapters.slack.render import render_reply as render_slack
 from bot.app import open_app
 from bot.core.digest import digest_reply
-from bot.ingest import ingest_paths
+from bot.core.ingest import ingest_paths
 from bot.settings import load_settings
 
 HERE = Path(__file__).resolve().parent

@@ -10,9 +10,9 @@ import pytest
 
 from bot.app import App, open_app
 from bot.core.commands import parse_since
+from bot.core.ingest import ingest_paths
 from bot.core.invocation import Invocation, Platform
 from bot.core.query import QueryError
-from bot.ingest import ingest_paths
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from rich.console import Console
 
 from bot.adapters.console.render import render_reply
 from bot.app import App, open_app
+from bot.core.ingest import ingest_paths
 from bot.core.invocation import Invocation, parse_command_text
-from bot.ingest import ingest_paths
 from bot.settings import Settings
 
 PROMPT = "newsbot> "

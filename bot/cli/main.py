@@ -107,7 +107,7 @@ def ingest(
     ],
 ) -> None:
     """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
-    from bot.ingest import ingest_paths
+    from bot.core.ingest import ingest_paths
 
     settings = settings_from(ctx)
 
