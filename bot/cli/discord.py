@@ -28,23 +28,20 @@ async def _sync(settings: Settings) -> list[SyncResult]:
 
     from bot.adapters.discord.bot import discord_endpoints, login, quiet_voice_warnings
     from bot.adapters.discord.registration import sync_commands
-    from bot.app import open_app
+    from bot.core.commands import COMMANDS
 
     token = settings.discord.token.get_secret_value().strip() if settings.discord.token else ""
-    async with open_app(settings) as application:
-        with discord_endpoints(settings.discord.api_base):
-            quiet_voice_warnings()
-            client = discord.Client(intents=discord.Intents.none())
-            try:
-                await login(client, token, settings.discord.api_base)
-                app_id = client.application_id
-                if app_id is None:
-                    raise DiscordError("Discord did not report the application id")
-                return await sync_commands(
-                    client.http, app_id, application.commands.specs(), settings.discord.guild_ids
-                )
-            finally:
-                await client.close()
+    with discord_endpoints(settings.discord.api_base):
+        quiet_voice_warnings()
+        client = discord.Client(intents=discord.Intents.none())
+        try:
+            await login(client, token, settings.discord.api_base)
+            app_id = client.application_id
+            if app_id is None:
+                raise DiscordError("Discord did not report the application id")
+            return await sync_commands(client.http, app_id, COMMANDS, settings.discord.guild_ids)
+        finally:
+            await client.close()
 
 
 @discord_app.command("sync")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.digest import digest_reply
@@ -30,11 +29,59 @@ ADMIN_RULE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    spec: CommandSpec
-    handler: Handler
-    private_by_default: bool
+_TOPIC = OptionSpec("topic", "A topic id, name or synonym, e.g. drones", required=True, autocomplete=True)
+
+# Static data, in help order: Discord registers these, Slack's help and every handler read them, and
+# `newsbot discord sync` needs nothing else (no database).
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "topic",
+        "What the archive says on a topic",
+        "topic QUERY",
+        "_topic",
+        options=(OptionSpec("query", "A topic or words, e.g. drones", required=True, autocomplete=True),),
+    ),
+    CommandSpec("topics", "The topics newsbot knows, with story counts", "topics", "_topics"),
+    CommandSpec(
+        "digest",
+        "A digest of the latest stories",
+        "digest [SINCE]",
+        "_digest",
+        options=(OptionSpec("since", "24h, 7d, 2w or a date such as 2026-11-01"),),
+    ),
+    CommandSpec("help", "What newsbot can do", "help", "_help", private_by_default=True),
+    CommandSpec(
+        "subscribe",
+        "Alert this channel when a story touches a topic",
+        "subscribe TOPIC",
+        "_subscribe",
+        admin_only=True,
+        options=(_TOPIC,),
+    ),
+    CommandSpec(
+        "unsubscribe",
+        "Stop this channel's alerts on a topic",
+        "unsubscribe TOPIC",
+        "_unsubscribe",
+        admin_only=True,
+        options=(_TOPIC,),
+    ),
+    CommandSpec(
+        "subscriptions",
+        "This channel's topic alerts and digest schedule",
+        "subscriptions",
+        "_subscriptions",
+    ),
+    CommandSpec(
+        "schedule",
+        "This channel's digest schedule",
+        "schedule daily HH:MM [TZ] | weekly DAY HH:MM [TZ] | cron EXPR [TZ] | off | show",
+        "_schedule",
+        admin_only=True,
+        options=(OptionSpec("when", "daily 08:00 Europe/Berlin · weekly mon 08:00 · cron … · off · show"),),
+    ),
+)
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
 
 
 class CommandTable:
@@ -54,77 +101,7 @@ class CommandTable:
         self.cron = cron
         self.default_timezone = check_timezone(default_timezone)
         self.slack_command = slack_command
-        self._entries: dict[str, _Entry] = {}
-        topic_opt = OptionSpec(
-            "topic", "A topic id, name or synonym, e.g. drones", required=True, autocomplete=True
-        )
-        self._add(
-            CommandSpec(
-                "topic",
-                "What the archive says on a topic",
-                "topic QUERY",
-                options=(
-                    OptionSpec("query", "A topic or words, e.g. drones", required=True, autocomplete=True),
-                ),
-            ),
-            self._topic,
-        )
-        self._add(
-            CommandSpec("topics", "The topics newsbot knows, with story counts", "topics"), self._topics
-        )
-        self._add(
-            CommandSpec(
-                "digest",
-                "A digest of the latest stories",
-                "digest [SINCE]",
-                options=(OptionSpec("since", "24h, 7d, 2w or a date such as 2026-11-01"),),
-            ),
-            self._digest,
-        )
-        self._add(CommandSpec("help", "What newsbot can do", "help"), self._help, private=True)
-        self._add(
-            CommandSpec(
-                "subscribe",
-                "Alert this channel when a story touches a topic",
-                "subscribe TOPIC",
-                admin_only=True,
-                options=(topic_opt,),
-            ),
-            self._subscribe,
-        )
-        self._add(
-            CommandSpec(
-                "unsubscribe",
-                "Stop this channel's alerts on a topic",
-                "unsubscribe TOPIC",
-                admin_only=True,
-                options=(topic_opt,),
-            ),
-            self._unsubscribe,
-        )
-        self._add(
-            CommandSpec("subscriptions", "This channel's topic alerts and digest schedule", "subscriptions"),
-            self._subscriptions,
-        )
-        self._add(
-            CommandSpec(
-                "schedule",
-                "This channel's digest schedule",
-                "schedule daily HH:MM [TZ] | weekly DAY HH:MM [TZ] | cron EXPR [TZ] | off | show",
-                admin_only=True,
-                options=(
-                    OptionSpec("when", "daily 08:00 Europe/Berlin · weekly mon 08:00 · cron … · off · show"),
-                ),
-            ),
-            self._schedule,
-        )
-
-    def _add(self, spec: CommandSpec, handler: Handler, *, private: bool = False) -> None:
-        self._entries[spec.name] = _Entry(spec, handler, private)
-
-    def specs(self) -> list[CommandSpec]:
-        """Return every command's spec, in help order."""
-        return [e.spec for e in self._entries.values()]
+        self._handlers: dict[str, Handler] = {spec.name: getattr(self, spec.handler) for spec in COMMANDS}
 
     async def complete_topics(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
         """Return (label, topic id) choices for autocomplete, best first."""
@@ -132,8 +109,8 @@ class CommandTable:
 
     async def run(self, inv: Invocation) -> Reply:
         """Run one command; every failure comes back as an error reply, never an exception."""
-        entry = self._entries.get(inv.name.lower())
-        if entry is None:
+        spec = _BY_NAME.get(inv.name.lower())
+        if spec is None:
             shown = inv.name[:40] or "(nothing)"
             return self._with_privacy(
                 self._help_reply(
@@ -142,16 +119,16 @@ class CommandTable:
                 inv,
                 default=True,
             )
-        if entry.spec.admin_only and not inv.is_admin and not _read_only(inv):
+        if spec.admin_only and not inv.is_admin and not _read_only(inv):
             rule = ADMIN_RULE.get(inv.platform, "admin rights")
             return Reply(
                 title="Not allowed",
-                text=f"Changing this channel's {_what(entry.spec.name)} needs {rule}.",
+                text=f"Changing this channel's {_what(spec.name)} needs {rule}.",
                 tone="error",
                 private=True,
             )
         try:
-            reply = await entry.handler(inv)
+            reply = await self._handlers[spec.name](inv)
         except (QueryError, ScheduleError) as exc:
             reply = Reply(title="Can't do that", text=str(exc), tone="error", private=True)
         except Exception:
@@ -162,7 +139,7 @@ class CommandTable:
                 tone="error",
                 private=True,
             )
-        return self._with_privacy(reply, inv, default=entry.private_by_default)
+        return self._with_privacy(reply, inv, default=spec.private_by_default)
 
     @staticmethod
     def _with_privacy(reply: Reply, inv: Invocation, *, default: bool) -> Reply:
@@ -235,7 +212,7 @@ class CommandTable:
     def _help_reply(self, inv: Invocation, intro: str, tone: str = "info") -> Reply:
         prefix = f"{self.slack_command} " if inv.platform == "slack" else "/"
         lines = []
-        for spec in self.specs():
+        for spec in COMMANDS:
             admin = " (admins)" if spec.admin_only else ""
             lines.append(f"{prefix}{spec.usage} — {spec.description}{admin}")
         footer = None

@@ -41,12 +41,14 @@ class OptionSpec:
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
-    """A command of the one table every platform shares."""
+    """A command of the one table every platform shares: what it is called, takes and who may run it."""
 
     name: str
     description: str
     usage: str
+    handler: str  # the CommandTable method that answers it
     admin_only: bool = False
+    private_by_default: bool = False  # the answer is shown to the asker only unless they ask otherwise
     options: tuple[OptionSpec, ...] = field(default=())
 
 

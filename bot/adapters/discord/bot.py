@@ -17,7 +17,7 @@ from discord.http import Route
 from bot.adapters.discord.errors import DiscordConnectError, DiscordLoginError, DiscordSyncError
 from bot.adapters.discord.interactions import DEFER_AFTER, InteractionHandler
 from bot.adapters.discord.registration import sync_commands
-from bot.core.commands import CommandTable
+from bot.core.commands import COMMANDS, CommandTable
 from bot.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class DiscordBot:
         if app_id is None:
             raise DiscordConnectError("Discord did not report the application id")
         try:
-            await sync_commands(client.http, app_id, self.commands.specs(), self.settings.guild_ids)
+            await sync_commands(client.http, app_id, COMMANDS, self.settings.guild_ids)
         except DiscordSyncError as exc:
             # Commands registered earlier keep working, so the bot runs on; the log says what to fix.
             log.error("discord: %s", exc)

@@ -13,7 +13,7 @@ import discord
 
 from bot.adapters.discord.registration import PRIVATE_OPTION
 from bot.adapters.discord.render import render_reply
-from bot.core.commands import CommandTable
+from bot.core.commands import COMMANDS, CommandTable
 from bot.core.invocation import Invocation, clean_args
 from bot.core.reply import Reply
 
@@ -36,9 +36,9 @@ class InteractionHandler:
     def __init__(self, commands: CommandTable, *, defer_after: float = DEFER_AFTER) -> None:
         self.commands = commands
         self.defer_after = defer_after
-        self._option_order = {spec.name: [o.name for o in spec.options] for spec in commands.specs()}
+        self._option_order = {spec.name: [o.name for o in spec.options] for spec in COMMANDS}
         self._autocompleted = {
-            spec.name: {o.name for o in spec.options if o.autocomplete} for spec in commands.specs()
+            spec.name: {o.name for o in spec.options if o.autocomplete} for spec in COMMANDS
         }
         self.page_ids = PageIds()
 

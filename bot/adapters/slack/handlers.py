@@ -24,7 +24,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.adapters.slack.admins import AdminCheck
 from bot.adapters.slack.render import MESSAGE_BLOCKS_MAX, render_reply
 from bot.adapters.slack.webhook import quiet_sdk_logger
-from bot.core.commands import CommandTable
+from bot.core.commands import COMMANDS, CommandTable
 from bot.core.invocation import CommandSpec, Invocation, clean_args, parse_command_text
 from bot.core.reply import Reply
 
@@ -176,7 +176,7 @@ class CommandHandlers:
         self.admins = admins
         self.responder = responder
         self.command = command
-        self._specs: dict[str, CommandSpec] = {s.name: s for s in commands.specs()}
+        self._specs: dict[str, CommandSpec] = {s.name: s for s in COMMANDS}
         self._inflight: set[asyncio.Task[Any]] = set()
 
     def register(self, app: AsyncApp) -> None:

@@ -11,6 +11,7 @@ import pytest
 from bot.adapters.discord.bot import DiscordBot
 from bot.adapters.discord.errors import DiscordLoginError
 from bot.app import App
+from bot.core.commands import COMMANDS
 from bot.core.ports import ChannelKey
 from tests.adapters.discord.conftest import RunBot, Running, discord_settings, ingest_copies
 from tests.adapters.payload_tools import run_checker
@@ -68,7 +69,7 @@ async def test_login_registers_guild_commands_and_identifies_with_guilds_intent_
     assert len(puts) == 1
     assert f"/guilds/{GUILD_ID}/" in puts[0].path
     commands = {c["name"]: c for c in puts[0].json}
-    assert set(commands) == {s.name for s in running.app.commands.specs()}
+    assert set(commands) == {s.name for s in COMMANDS}
     topic_options = {o["name"]: o for o in commands["topic"]["options"]}
     assert topic_options["query"]["autocomplete"] is True
     assert topic_options["private"]["type"] == 5

@@ -20,6 +20,7 @@ from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.webhook import check_webhook_url, post_webhook
 from bot.app import App
 from bot.cli.discord import _sync, discord_app
+from bot.core.commands import COMMANDS
 from bot.core.invocation import CommandSpec, OptionSpec
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
@@ -148,7 +149,7 @@ def test_sync_command_without_a_token_says_what_to_set(
 async def test_sync_registers_the_commands_again(fake: FakeDiscord, app: App) -> None:
     settings = app.settings.model_copy(update={"discord": discord_settings(fake)})
     results = await _sync(settings)
-    assert [(r.scope, r.count) for r in results] == [(f"guild {GUILD_ID}", len(app.commands.specs()))]
+    assert [(r.scope, r.count) for r in results] == [(f"guild {GUILD_ID}", len(COMMANDS))]
     assert len(fake.requests_to("PUT", r"/guilds/\d+/commands$")) == 1
 
 
@@ -172,10 +173,21 @@ async def test_sync_to_a_guild_the_bot_is_not_in_says_how_to_fix_it(fake: FakeDi
 def test_command_bodies_validate_and_mark_admin_commands(tmp_path: Path) -> None:
     specs = [
         CommandSpec(
-            "topic", "d", "topic Q", options=(OptionSpec("query", "q", required=True, autocomplete=True),)
+            "topic",
+            "d",
+            "topic Q",
+            "_topic",
+            options=(OptionSpec("query", "q", required=True, autocomplete=True),),
         ),
-        CommandSpec("mode", "d", "mode M", options=(OptionSpec("m", "m", choices=("a", "b")),)),
-        CommandSpec("schedule", "d" * 300, "schedule W", admin_only=True, options=(OptionSpec("when", "w"),)),
+        CommandSpec("mode", "d", "mode M", "_mode", options=(OptionSpec("m", "m", choices=("a", "b")),)),
+        CommandSpec(
+            "schedule",
+            "d" * 300,
+            "schedule W",
+            "_schedule",
+            admin_only=True,
+            options=(OptionSpec("when", "w"),),
+        ),
     ]
     bodies = command_payloads(specs)
     assert bodies[2]["default_member_permissions"] == MANAGE_GUILD
