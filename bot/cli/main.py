@@ -194,30 +194,46 @@ def render(
     raise typer.Exit(1 if errors else 0)
 
 
+# `digest` and `post` choose their stories alike.
+SinceOption = Annotated[
+    str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
+]
+LastOption = Annotated[int | None, typer.Option(min=1, max=500, help="The last N stories instead.")]
+TopicOption = Annotated[list[str] | None, typer.Option(help="Limit to a topic (repeatable).")]
+
+
+def _check_period(since: str | None, last: int | None) -> None:
+    if since is not None and last is not None:
+        raise UsageProblem("give --since or --last, not both")
+
+
+async def _build_digest(
+    application: App, since: str | None, last: int | None, topic: list[str] | None
+) -> Digest:
+    from bot.core.commands import parse_since
+
+    topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
+    when = parse_since(since, application.service.clock()) if since else None
+    return await application.service.digest(since=when, last=last, topics=topics)
+
+
 @app.command()
 def digest(
     ctx: typer.Context,
-    since: Annotated[
-        str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
-    ] = None,
-    last: Annotated[int | None, typer.Option(min=1, max=500, help="The last N stories instead.")] = None,
-    topic: Annotated[list[str] | None, typer.Option(help="Limit to a topic (repeatable).")] = None,
+    since: SinceOption = None,
+    last: LastOption = None,
+    topic: TopicOption = None,
     platform: Annotated[RenderTarget, typer.Option(help="Render for this platform.")] = "text",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the neutral digest (text) or request bodies.")
     ] = False,
 ) -> None:
     """Build the digest of recent stories, as the terminal, Discord or Slack would show it."""
-    from bot.core.commands import parse_since
-
-    if since is not None and last is not None:
-        raise UsageProblem("give --since or --last, not both")
+    _check_period(since, last)
     settings = settings_from(ctx)
 
     async def work(application: App) -> tuple[Digest, dict[str, str]]:
-        topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
-        when = parse_since(since, application.service.clock()) if since else None
-        built = await application.service.digest(since=when, last=last, topics=topics)
+        built = await _build_digest(application, since, last, topic)
         return built, application.taxonomy.labels()
 
     built, labels = _run(_with_app(settings, work))
@@ -274,20 +290,16 @@ def post(
         str | None, typer.Option(help="A Discord channel webhook URL (Channel settings → Integrations).")
     ] = None,
     slack_webhook: Annotated[str | None, typer.Option(help="A Slack incoming-webhook URL.")] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Stories published since: ISO date/time, or 24h, 7d, 2w.")
-    ] = None,
-    last: Annotated[int | None, typer.Option(min=1, max=500, help="The last N stories instead.")] = None,
-    topic: Annotated[list[str] | None, typer.Option(help="Limit to a topic (repeatable).")] = None,
+    since: SinceOption = None,
+    last: LastOption = None,
+    topic: TopicOption = None,
 ) -> None:
     """Post a digest through a webhook: no bot, no token (for cron jobs and one-off briefs)."""
-    from bot.core.commands import parse_since
     from bot.core.digest import digest_reply
 
     if (discord_webhook is None) == (slack_webhook is None):
         raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
-    if since is not None and last is not None:
-        raise UsageProblem("give --since or --last, not both")
+    _check_period(since, last)
     settings = settings_from(ctx)
     target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
     url = discord_webhook or slack_webhook or ""
@@ -304,9 +316,7 @@ def post(
         raise UsageProblem(f"--{target}-webhook: {exc}") from None
 
     async def work(application: App) -> int:
-        topics = [_resolve_topic_or_fail(application, t) for t in topic or []]
-        when = parse_since(since, application.service.clock()) if since else None
-        built = await application.service.digest(since=when, last=last, topics=topics)
+        built = await _build_digest(application, since, last, topic)
         if not built.entries and not settings.digest.post_when_empty:
             out.print("nothing to post: no stories in that period (digest.post_when_empty is off)")
             return 0

@@ -106,7 +106,7 @@ def build_digest(
 
 def _section_topics(story: StoredStory) -> list[tuple[str, ...]]:
     sections = story.summary.all_sections()
-    # The store keeps section topics inside each section's tags after tagging (see service.tag).
+    # Tagging writes each section's topic ids into its tags (Tagger.tag_summary), and the store keeps them.
     return [tuple(sec.tags) for sec in sections]
 
 
