@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.api.server import ApiServer, IngestApi
 from bot.core.commands import CommandTable
 from bot.core.ports import Clock, Sender
 from bot.core.service import IngestResult, NewsService
@@ -29,7 +28,6 @@ from bot.core.taxonomy import Taxonomy, load_taxonomy
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
-from bot.delivery.engine import DeliveryEngine, Served
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import Limiter
 from bot.delivery.ticker import Ticker
@@ -41,6 +39,12 @@ from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer, SqlOutbox
+
+if TYPE_CHECKING:
+    from bot.delivery.engine import DeliveryEngine
+
+# The delivery engine and the HTTP API (APScheduler's scheduler, aiohttp.web) are imported inside
+# build_delivery: only `newsbot run` needs them, and every other command starts faster.
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +204,9 @@ def build_delivery(
     serve_http: bool | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
+    from bot.api.server import ApiServer, IngestApi
+    from bot.delivery.engine import DeliveryEngine, Served
+
     settings = application.settings
     config = settings.delivery
     clock = clock or application.service.clock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -142,12 +141,3 @@ def digest_reply(digest: Digest, labels: dict[str, str] | None = None) -> Reply:
         text=intro if count else "Nothing new in this period.",
         items=items,
     )
-
-
-def describe_window(start: datetime | None, end: datetime | None) -> str:
-    """Return a short human description of a time window for digest titles."""
-    if start is None:
-        return "latest stories"
-    if end is None:
-        return f"since {start.isoformat(timespec='minutes')}"
-    return f"{start.date().isoformat()} – {end.date().isoformat()}"

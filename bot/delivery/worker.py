@@ -139,7 +139,7 @@ class Worker:
         for part in range(delivery.parts_sent, len(bodies)):
             ticket = await limiter.acquire(channel) if limiter is not None else None
             started = time.perf_counter()
-            outcome = await sender.send(channel, bodies[part], key=f"{delivery.id}:{part}")
+            outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
             if self.metrics is not None:
                 self.metrics.send_seconds.labels(platform=platform).observe(time.perf_counter() - started)
             if limiter is not None and ticket is not None:

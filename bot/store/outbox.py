@@ -58,10 +58,9 @@ class Delivery:
     created_at: datetime
     sent_at: datetime | None
 
-    @property
-    def part_keys(self) -> list[str]:
-        """Return the idempotency key of each part: stable across retries and processes."""
-        return [f"{self.id}:{n}" for n in range(len(self.bodies or []))]
+    def part_key(self, part: int) -> str:
+        """Return the idempotency key of one part: stable across retries and processes."""
+        return f"{self.id}:{part}"
 
 
 def _delivery(row: Row[Any]) -> Delivery:
