@@ -157,3 +157,13 @@ def test_a_one_megabyte_story_is_cut_to_five_messages_ending_with_a_link_to_the_
 def test_a_reply_that_fits_is_not_cut(platform: Platform) -> None:
     bodies = platform.render_reply(Reply(title="Alert", items=[drone_story()]))
     assert not was_cut(platform, bodies)
+
+
+@on_each_platform
+def test_a_cut_reply_whose_source_link_is_very_long_still_fits_every_limit(platform: Platform) -> None:
+    url = "https://example.com/" + "a" * 1_900
+    story = Item(title="Long", url=url, text=" ".join(f"word{n}" for n in range(60_000)))
+    bodies = platform.render_reply(Reply(title="Alert", items=[story], footer="f" * 2_000))
+    assert len(bodies) == MESSAGES_PER_REPLY_MAX
+    assert all(platform.problems(b) == [] for b in bodies)
+    assert "the story's title links it" in platform.everything_shown(bodies[-1:])

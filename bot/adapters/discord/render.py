@@ -115,12 +115,16 @@ class _Messages:
     def cut_notice(self) -> dict[str, Any]:
         """Return the embed that ends a cut reply."""
         text = f"✂ Cut here: a reply is at most {MESSAGES_PER_REPLY_MAX} messages."
+        if self.items_not_shown:
+            text += f" {self.items_not_shown} more not shown."
         if self.cut_link:
             # Parentheses would end a masked link early; percent-encoded they mean the same URL.
             target = self.cut_link.replace("(", "%28").replace(")", "%29")
-            text += f" [Read the rest at the source]({target})."
-        if self.items_not_shown:
-            text += f" {self.items_not_shown} more not shown."
+            linked = f"{text} [Read the rest at the source]({target})."
+            # A link too long for the room kept is still on the story's title above.
+            text = (
+                linked if len(linked) <= CUT_NOTICE_MAX else f"{text} The rest: the story's title links it."
+            )
         return {"color": self.colour, "description": text}
 
     def open(self, title: str | None, url: str | None, need: int) -> dict[str, Any]:

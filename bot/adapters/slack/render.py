@@ -126,10 +126,14 @@ class _Messages:
         if not self.cut:
             return ""
         notice = f"✂ Cut here: a reply is at most {MESSAGES_PER_REPLY_MAX} messages."
-        if self.cut_link:
-            notice += f" The rest: <{self.cut_link}|the source>."
         if self.items_not_shown:
             notice += f" {self.items_not_shown} more not shown."
+        if self.cut_link:
+            linked = f"{notice} The rest: <{self.cut_link}|the source>."
+            # A link too long for the room kept is still on the story's title above.
+            notice = (
+                linked if len(linked) <= CUT_NOTICE_MAX else f"{notice} The rest: the story's title links it."
+            )
         return notice
 
     def add(self, block: dict[str, Any], text: str) -> None:
