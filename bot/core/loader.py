@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from bot.core.article import ArticleError, parse_article
-from bot.core.summary import Summary
+from bot.core.summary import NO_NUL_PATTERN, Summary
 
 STRUCTURED = {".json", ".yaml", ".yml", ".jsonl"}
 ARTICLES = {".txt", ".md", ".markdown"}
@@ -185,6 +185,8 @@ def format_validation_error(exc: ValidationError) -> tuple[str, ...]:
         path = ".".join(str(p) for p in err["loc"]) or fallback
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not in summary format v1)"
+        elif err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NO_NUL_PATTERN:
+            msg = "contains a NUL character (U+0000), which cannot be stored; remove it"
         hint = _HINTS.get(str(err["loc"][0])) if err["loc"] and err["type"] in _HINTED else None
         out.append(f"{path}: {msg}; write it like `{hint}`" if hint else f"{path}: {msg}")
     return tuple(out)

@@ -27,19 +27,11 @@ HEADLINE_MAX = 300
 _ID_SLUG_MAX = 71  # leaves room for "-" and an 8-hex digest inside the 80-character id
 
 
-# Characters no text column can hold: PostgreSQL refuses NUL in text and jsonb, and an unpaired
-# surrogate (which JSON's "\ud800" escape yields) has no UTF-8 form. Refused at the field, so one
-# such story is an error naming its file and field instead of failing the whole batch at the database.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _storable(value: str) -> str:
-    found = _UNSTORABLE.search(value)
-    if found is not None:
-        char = found.group()
-        what = "a NUL character (U+0000)" if char == "\x00" else f"an unpaired surrogate (U+{ord(char):04X})"
-        raise ValueError(f"contains {what} at position {found.start()}, which cannot be stored; remove it")
-    return value
+# PostgreSQL refuses NUL in text and jsonb. Refused at the field, so one such story is an error
+# naming its file and field instead of failing the whole batch at the database. A pattern, not a
+# Python validator, because pydantic checks it in Rust: a Python call per string halved ingest speed.
+# (Unpaired surrogates, which JSON's "\ud800" escape yields, pydantic already refuses as not text.)
+NO_NUL_PATTERN = "^[^\x00]*$"
 
 
 def _http_url(value: str) -> str:
@@ -57,10 +49,11 @@ def _midnight_utc(value: Any) -> Any:
     return value
 
 
-Storable = AfterValidator(_storable)
-HttpUrlStr = Annotated[str, StringConstraints(strip_whitespace=True), Storable, AfterValidator(_http_url)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True), Storable]
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Storable]
+HttpUrlStr = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=NO_NUL_PATTERN), AfterValidator(_http_url)
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, pattern=NO_NUL_PATTERN)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NO_NUL_PATTERN)]
 TopicId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=TOPIC_ID_PATTERN)]
 Published = Annotated[AwareDatetime, BeforeValidator(_midnight_utc)]
 
@@ -127,7 +120,10 @@ class Summary(_Model):
     version: int = 1
     id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = ""
     headline: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=HEADLINE_MAX), Storable
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=HEADLINE_MAX, pattern=NO_NUL_PATTERN
+        ),
     ]
     lede: Text | None = None
     published: Published | None = None
