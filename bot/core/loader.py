@@ -12,75 +12,13 @@ import yaml
 from pydantic import ValidationError
 
 from bot.core.article import ArticleError, parse_article
+from bot.core.bounded import TooComplex, load_json, load_yaml_all
 from bot.core.summary import NO_NUL_PATTERN, Summary
 
 STRUCTURED = {".json", ".yaml", ".yml", ".jsonl"}
 ARTICLES = {".txt", ".md", ".markdown"}
 SUPPORTED = STRUCTURED | ARTICLES
 MAX_FILE_BYTES = 20_000_000  # a summary file this large is a mistake, not a story
-# A summary is four levels deep (document, topics, entry, tags), five inside a list of documents;
-# far deeper input is an attack on the parsers' recursion (100,000 "[" overflows json.loads).
-MAX_NESTING = 32
-# YAML aliases repeat a node without repeating its text: 108 KB of aliases to one 100 KB string
-# made a 200 MB row. What aliases add on top of the document's own length is bounded by this.
-MAX_ALIAS_EXPANSION = 1_000_000
-
-
-class TooComplex(ValueError):
-    """A document nested too deeply or expanding too far to be a summary; the message says which."""
-
-
-def _too_deep() -> TooComplex:
-    return TooComplex(f"too deeply nested (more than {MAX_NESTING} levels of lists and mappings)")
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing documents that nest too deeply or expand too far through aliases.
-
-    PyYAML builds an alias as a reference to one shared object, so memory stays small while the
-    document's *expanded* size (what validation walks and storage serialises) can be millions of
-    times its text. The composer is where aliases and nesting are visible as nodes, so the sizes
-    are counted there, before any Python object is built. Written by hand: neither PyYAML nor
-    ruamel.yaml offers a limit on alias expansion or depth.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._sizes: dict[int, int] = {}  # id(node) -> expanded size, for nodes composed so far
-        self._limit = len(stream) + MAX_ALIAS_EXPANSION
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            node = super().compose_node(parent, index)
-            if node is not None and id(node) not in self._sizes:
-                raise TooComplex(
-                    "an alias refers to a list or mapping that contains it (a recursive document)"
-                )
-            return node
-        collection = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
-        self._depth += collection
-        if self._depth > MAX_NESTING:
-            raise _too_deep()
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= collection
-        if node is not None:
-            self._sizes[id(node)] = size = self._size(node)
-            if size > self._limit:
-                raise TooComplex(
-                    f"its aliases expand it to more than {self._limit:,} characters "
-                    f"(at most {MAX_ALIAS_EXPANSION:,} beyond its own length)"
-                )
-        return node
-
-    def _size(self, node: yaml.Node) -> int:
-        if isinstance(node, yaml.ScalarNode):
-            return 1 + len(node.value)
-        if isinstance(node, yaml.SequenceNode):
-            return 1 + sum(self._sizes[id(child)] for child in node.value)
-        return 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,15 +156,13 @@ _HINTED = {
 def _parse_structured(text: str, suffix: str) -> Any:
     if suffix == ".json":
         try:
-            return _json(text)
+            return load_json(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]
+        docs = [d for d in load_yaml_all(text) if d is not None]
     except TooComplex:
         raise
-    except RecursionError:
-        raise _too_deep() from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -252,7 +188,7 @@ def _load_json_lines(text: str, where: str) -> Iterator[Loaded | LoadError]:
         seen = True
         here = f"{where}:{number}"
         try:
-            doc = _json(line)
+            doc = load_json(line)
         except json.JSONDecodeError as exc:
             yield LoadError(here, (f"invalid JSON at column {exc.colno}: {exc.msg}",))
             continue
@@ -262,22 +198,3 @@ def _load_json_lines(text: str, where: str) -> Iterator[Loaded | LoadError]:
         yield validate_document(doc, here)
     if not seen:
         yield LoadError(where, ("the file is empty",))
-
-
-def _json(text: str) -> Any:
-    """Parse JSON, refusing nesting deeper than MAX_NESTING (JSON has no aliases to expand)."""
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise _too_deep() from None
-    # Iterative, so checking a deep document cannot itself run out of stack.
-    stack = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, list):
-            if depth > MAX_NESTING:
-                raise _too_deep()
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (list, dict)))
-    return doc
