@@ -34,6 +34,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from bot.core.bounded import TooComplex, load_yaml_all
 from bot.core.summary import HEADLINE_MAX, Section, Summary
 
 HEADING_MAX_CHARS = 80  # a plain line longer than this is a paragraph, never a heading
@@ -154,7 +155,9 @@ def _front_matter(lines: list[str], name: str) -> tuple[dict[str, Any], int]:
         )
     source = "\n".join(lines[start + 1 : end])
     try:
-        data = yaml.safe_load(source)
+        data = next((d for d in load_yaml_all(source) if d is not None), None)
+    except TooComplex as exc:
+        raise ArticleError(f"front matter: {exc}", name=name) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)

@@ -12,7 +12,8 @@ import yaml
 from pydantic import ValidationError
 
 from bot.core.article import ArticleError, parse_article
-from bot.core.summary import Summary
+from bot.core.bounded import TooComplex, load_json, load_yaml_all
+from bot.core.summary import NO_NUL_PATTERN, Summary
 
 STRUCTURED = {".json", ".yaml", ".yml", ".jsonl"}
 ARTICLES = {".txt", ".md", ".markdown"}
@@ -122,18 +123,46 @@ def format_validation_error(exc: ValidationError) -> tuple[str, ...]:
         path = ".".join(str(p) for p in err["loc"]) or fallback
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not in summary format v1)"
-        out.append(f"{path}: {msg}")
+        elif err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NO_NUL_PATTERN:
+            msg = "contains a NUL character (U+0000), which cannot be stored; remove it"
+        hint = _HINTS.get(str(err["loc"][0])) if err["loc"] and err["type"] in _HINTED else None
+        out.append(f"{path}: {msg}; write it like `{hint}`" if hint else f"{path}: {msg}")
     return tuple(out)
+
+
+# What to write instead, for the fields whose pydantic messages ("Input should have timezone info",
+# "valid dictionary or instance of Source") do not say it. Only for shape errors, not for messages
+# that already explain themselves (such as a URL that is not http(s)).
+_HINTS = {
+    "published": "published: 2026-11-26T09:00:00Z",
+    "source": "source: https://example.com/story` or `source: {name: Example News, url: https://example.com/story}",
+    "event": "event: {name: Economic Prosperity Partnership Dialogue, round: 6}",
+    "participants": "participants: [{name: Jacob Helberg, role: Under Secretary, side: United States}]",
+    "quotes": "quotes: [{text: a vital partner, speaker: State Department}]",
+    "reactions": "reactions: [{party: China, position: objects to official contacts}]",
+}
+_HINTED = {
+    "timezone_aware",
+    "datetime_type",
+    "datetime_parsing",
+    "datetime_from_date_parsing",
+    "model_type",
+    "model_attributes_type",
+    "dict_type",
+    "list_type",
+}
 
 
 def _parse_structured(text: str, suffix: str) -> Any:
     if suffix == ".json":
         try:
-            return json.loads(text)
+            return load_json(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in load_yaml_all(text) if d is not None]
+    except TooComplex:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -159,9 +188,12 @@ def _load_json_lines(text: str, where: str) -> Iterator[Loaded | LoadError]:
         seen = True
         here = f"{where}:{number}"
         try:
-            doc = json.loads(line)
+            doc = load_json(line)
         except json.JSONDecodeError as exc:
             yield LoadError(here, (f"invalid JSON at column {exc.colno}: {exc.msg}",))
+            continue
+        except TooComplex as exc:
+            yield LoadError(here, (str(exc),))
             continue
         yield validate_document(doc, here)
     if not seen:

@@ -6,16 +6,18 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -25,16 +27,35 @@ HEADLINE_MAX = 300
 _ID_SLUG_MAX = 71  # leaves room for "-" and an 8-hex digest inside the 80-character id
 
 
+# PostgreSQL refuses NUL in text and jsonb. Refused at the field, so one such story is an error
+# naming its file and field instead of failing the whole batch at the database. A pattern, not a
+# Python validator, because pydantic checks it in Rust: a Python call per string halved ingest speed.
+# (Unpaired surrogates, which JSON's "\ud800" escape yields, pydantic already refuses as not text.)
+NO_NUL_PATTERN = "^[^\x00]*$"
+
+
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/?#]+\S*$", value, flags=re.IGNORECASE):
         raise ValueError("must be an http(s) URL such as https://example.com/story")
     return value
 
 
-HttpUrlStr = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+def _midnight_utc(value: Any) -> Any:
+    # A date alone (`published: 2026-11-26`, which YAML reads as a date) means that day, taken as UTC.
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        value = date.fromisoformat(value.strip())
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    return value
+
+
+HttpUrlStr = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=NO_NUL_PATTERN), AfterValidator(_http_url)
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, pattern=NO_NUL_PATTERN)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NO_NUL_PATTERN)]
 TopicId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=TOPIC_ID_PATTERN)]
+Published = Annotated[AwareDatetime, BeforeValidator(_midnight_utc)]
 
 
 class _Model(BaseModel):
@@ -47,6 +68,12 @@ class Source(_Model):
 
     name: Text | None = None
     url: HttpUrlStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_url(cls, data: Any) -> Any:
+        # `source: https://example.com/story` is the common case; it means the URL, with no name.
+        return {"url": data} if isinstance(data, str) else data
 
 
 class Event(_Model):
@@ -92,9 +119,14 @@ class Summary(_Model):
 
     version: int = 1
     id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = ""
-    headline: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=HEADLINE_MAX)]
+    headline: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=HEADLINE_MAX, pattern=NO_NUL_PATTERN
+        ),
+    ]
     lede: Text | None = None
-    published: AwareDatetime | None = None
+    published: Published | None = None
     source: Source | None = None
     event: Event | None = None
     participants: list[Participant] = Field(default_factory=list)
@@ -116,6 +148,19 @@ class Summary(_Model):
                 f"format version {data['version']!r} is not supported; this newsbot reads version 1"
             )
         return data
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics_have_text(cls, value: Any) -> Any:
+        # The contract makes `text` required in a topic ({title, text, tags?}); newsbot's own
+        # `sections` may be headings alone, so the shared Section model keeps its default.
+        if isinstance(value, list):
+            for i, entry in enumerate(value):
+                if isinstance(entry, dict) and "text" not in entry:
+                    raise ValueError(
+                        f"entry {i} has no `text`; each topic is {{title: …, text: …, tags: […]}}"
+                    )
+        return value
 
     @model_validator(mode="after")
     def _derive_id(self) -> Summary:

@@ -1,4 +1,10 @@
-"""The watch folder: summary files dropped into it are ingested, then moved to `done/` or `failed/`."""
+"""The watch folder: summary files dropped into it are ingested, then moved to `done/` or `failed/`.
+
+A file is read only once it is complete. Writers should write to a temporary name (dot-prefixed, or
+ending in .tmp or .part) and rename when done, which is atomic; for writers that do not, a file is
+taken only when its size and modification time were the same at the previous scan and it has not
+been touched for `settle_seconds`, so a writer pausing between chunks is waited for.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DataError
+
 from bot.core.loader import SUPPORTED, Loaded, LoadError, load_file
 from bot.core.service import NewsService
 
@@ -18,7 +26,16 @@ log = logging.getLogger(__name__)
 DONE = "done"
 FAILED = "failed"
 CLAIMED = ".claimed"  # files being read; a rename here is how one process claims a file
-SETTLE_SECONDS = 1.0  # a file modified more recently may still be being written
+# A file modified more recently may still be being written. Long enough for a writer that pauses
+# between chunks (one paused 3.5 s and had half its file ingested with the old 1 s), short enough
+# that a dropped file is still picked up within seconds.
+SETTLE_SECONDS = 10.0
+TEMPORARY_SUFFIXES = frozenset({".tmp", ".part"})  # names writers use until they rename
+
+
+def is_temporary(name: str) -> bool:
+    """Say whether `name` is one a writer uses while the file is incomplete (dot-prefixed, .tmp, .part)."""
+    return name.startswith(".") or any(s.lower() in TEMPORARY_SUFFIXES for s in Path(name).suffixes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,26 +57,36 @@ class WatchFolder:
         service: NewsService,
         *,
         settle_seconds: float = SETTLE_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.folder = folder
         self.service = service
         self.settle_seconds = settle_seconds
+        self.clock = clock
+        self._seen: dict[str, tuple[int, int]] = {}  # name -> (size, mtime in ns) at the previous scan
 
     def _ready(self) -> list[Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
         for sub in (DONE, FAILED, CLAIMED):
             (self.folder / sub).mkdir(exist_ok=True)
-        horizon = time.time() - self.settle_seconds
+        horizon = self.clock() - self.settle_seconds
+        seen, self._seen = self._seen, {}
         found = []
         for path in sorted(self.folder.iterdir()):
-            if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+            if is_temporary(path.name) or path.suffix.lower() not in SUPPORTED:
                 continue
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
-            if path.is_file() and stat.st_mtime <= horizon:
+            if not path.is_file():
+                continue
+            signature = (stat.st_size, stat.st_mtime_ns)
+            # Both checks, as each alone is fooled: an unchanged size by two scans within one pause,
+            # an old mtime by a file copied or renamed in with its original time still growing.
+            if seen.get(path.name) == signature and stat.st_mtime <= horizon:
                 found.append(path)
+            self._seen[path.name] = signature
         return found
 
     async def scan(self) -> list[WatchResult]:
@@ -78,7 +105,10 @@ class WatchFolder:
             await asyncio.to_thread(os.rename, path, claimed)
         except FileNotFoundError:
             return None  # another process claimed it first
-        items = await asyncio.to_thread(load_file, claimed)
+        try:
+            items = await asyncio.to_thread(load_file, claimed)
+        except Exception as exc:  # a reader bug must not strand the file in .claimed/ for ever
+            items = [LoadError(str(claimed), (f"cannot be read: {type(exc).__name__}: {exc}",))]
         errors = [i for i in items if isinstance(i, LoadError)]
         loaded = [i for i in items if isinstance(i, Loaded)]
         problems = tuple(
@@ -88,10 +118,15 @@ class WatchFolder:
             try:
                 # The service's listeners count the outcome and wake the sender loop (bot/app.py).
                 await self.service.ingest([i.summary for i in loaded])
-            except Exception as exc:  # e.g. the database went away: the file is kept for a later scan
-                log.warning("watch folder: %s could not be stored (%s); will retry", path.name, exc)
-                await asyncio.to_thread(os.rename, claimed, path)
-                return None
+            except Exception as exc:
+                if isinstance(exc.__cause__, DataError):
+                    # The database refused the file's content: retrying would fail the same way.
+                    problems = (f"{path.name}: the database refused it: {exc}",)
+                    errors = [LoadError(path.name, problems)]
+                else:  # e.g. the database went away: the file is kept for a later scan
+                    log.warning("watch folder: %s could not be stored (%s); will retry", path.name, exc)
+                    await asyncio.to_thread(os.rename, claimed, path)
+                    return None
         ok = not errors
         target = await asyncio.to_thread(self._move, claimed, path.name, DONE if ok else FAILED, problems)
         if ok:

@@ -67,8 +67,34 @@ def assert_texts_kept(platform: Platform, originals: list[str], *orders: str) ->
             assert any(joined in order for order in unmarked), f"lost text of {text[:80]!r}"
 
 
+# How a renderer's cut notice starts: a reply longer than MESSAGES_PER_REPLY_MAX messages ends with it.
+CUT_MARK = "✂ Cut here"
+MESSAGES_PER_REPLY_MAX = 5
+
+
+def was_cut(platform: Platform, bodies: list[Body]) -> bool:
+    """Say whether the renderer cut the reply at MESSAGES_PER_REPLY_MAX messages."""
+    return CUT_MARK in platform.everything_shown(bodies)
+
+
+def assert_cut_properly(platform: Platform, bodies: list[Body], originals: list[str]) -> bool:
+    """Return whether the reply was cut; if so, assert it used every allowed message and kept its start."""
+    if not was_cut(platform, bodies):
+        return False
+    assert len(bodies) == MESSAGES_PER_REPLY_MAX, "cut before the message cap was reached"
+    opening = next((t for t in originals if platform.normalise(t).split()), "")
+    assert_texts_kept(platform, [opening], platform.reading_order(bodies), platform.everything_shown(bodies))
+    return True
+
+
 def assert_all_words_kept(platform: Platform, reply: Reply, bodies: list[Body]) -> None:
-    """Assert every text and title of the reply reads, word for word and in order, in the bodies."""
+    """Assert every text and title of the reply reads, word for word and in order, in the bodies.
+
+    A reply too long for MESSAGES_PER_REPLY_MAX messages is cut: then its opening must read whole.
+    """
+    if assert_cut_properly(platform, bodies, [reply.title, reply.text, *reply_texts(reply)]):
+        return
+    assert len(bodies) <= MESSAGES_PER_REPLY_MAX
     assert_texts_kept(platform, reply_texts(reply), platform.reading_order(bodies))
     # A clipped title is given in full in the text below it, which may run over several messages.
     shown = platform.everything_shown(bodies)
@@ -77,10 +103,13 @@ def assert_all_words_kept(platform: Platform, reply: Reply, bodies: list[Body]) 
 
 def assert_digest_kept(platform: Platform, digest: Digest, bodies: list[Body]) -> None:
     """Assert every text and title of the digest reads in order, and each continuation is marked."""
+    platform.assert_continuations_marked(bodies, [*digest_titles(digest), "Agreements"])
+    if assert_cut_properly(platform, bodies, digest_titles(digest)):
+        return
+    assert len(bodies) <= MESSAGES_PER_REPLY_MAX
     assert_texts_kept(platform, digest_texts(digest), platform.reading_order(bodies))
     shown = platform.everything_shown(bodies)
     assert_texts_kept(platform, digest_titles(digest), shown, platform.reading_order(bodies))
-    platform.assert_continuations_marked(bodies, [*digest_titles(digest), "Agreements"])
 
 
 def run_checker_runs(platform: Platform, bodies: list[Body], tmp_path: Path) -> None:

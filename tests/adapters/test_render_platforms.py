@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.core.digest import Digest, digest_reply
-from bot.core.reply import Reply
+from bot.core.reply import Item, Reply
 from tests.adapters.discord_checks import DISCORD
 from tests.adapters.payload_tools import (
     LONG_URL,
@@ -21,12 +22,16 @@ from tests.adapters.payload_tools import (
     run_checker,
 )
 from tests.adapters.render_cases import (
+    CUT_MARK,
+    MESSAGES_PER_REPLY_MAX,
     Platform,
     assert_all_words_kept,
     assert_digest_kept,
     drone_digest,
+    drone_story,
     reply_titles,
     run_checker_runs,
+    was_cut,
 )
 from tests.adapters.slack_checks import SLACK
 
@@ -78,7 +83,9 @@ def test_any_digest_fits_every_limit_and_keeps_every_section(platform: Platform,
     for body in bodies:
         assert platform.problems(body) == []
     assert_digest_kept(platform, digest, bodies)
-    if any(e.url == LONG_URL for e in digest.entries):  # too long to link: shown as text instead
+    if not was_cut(platform, bodies) and any(
+        e.url == LONG_URL for e in digest.entries
+    ):  # too long to link: shown as text instead
         assert "Link:" + LONG_URL in "".join(platform.reading_order(bodies).replace("…", "").split())
 
 
@@ -123,3 +130,40 @@ def test_any_reply_fits_every_limit_and_keeps_every_word(platform: Platform) -> 
         platform.assert_continuations_marked(bodies, [*reply_titles(reply), platform.untitled])
 
     check()
+
+
+# -- the message cap --------------------------------------------------------------------------------
+
+
+@on_each_platform
+def test_a_one_megabyte_story_is_cut_to_five_messages_ending_with_a_link_to_the_source(
+    platform: Platform,
+) -> None:
+    words = " ".join(f"word{n}" for n in range(110_000))  # about 1 MB: 111 Slack messages before the cap
+    story = Item(title="A very long story", url="https://example.com/story(1)", text=words)
+    later = [Item(title=f"Story {n}", url=f"https://example.com/{n}", text="Short.") for n in range(2)]
+    bodies = platform.render_reply(Reply(title="Alert", items=[story, *later], footer="newsbot"))
+    assert len(bodies) == MESSAGES_PER_REPLY_MAX
+    assert all(platform.problems(b) == [] for b in bodies)
+    last = json.dumps(bodies[-1], ensure_ascii=False)
+    assert CUT_MARK in last
+    assert "https://example.com/story%281%29" in last or "https://example.com/story(1)" in last
+    assert "2 more not shown" in last
+    assert " ".join(f"word{n}" for n in range(500)) in " ".join(platform.reading_order(bodies).split())
+    assert "newsbot" in platform.everything_shown(bodies[-1:])  # the footer still ends the reply
+
+
+@on_each_platform
+def test_a_reply_that_fits_is_not_cut(platform: Platform) -> None:
+    bodies = platform.render_reply(Reply(title="Alert", items=[drone_story()]))
+    assert not was_cut(platform, bodies)
+
+
+@on_each_platform
+def test_a_cut_reply_whose_source_link_is_very_long_still_fits_every_limit(platform: Platform) -> None:
+    url = "https://example.com/" + "a" * 1_900
+    story = Item(title="Long", url=url, text=" ".join(f"word{n}" for n in range(60_000)))
+    bodies = platform.render_reply(Reply(title="Alert", items=[story], footer="f" * 2_000))
+    assert len(bodies) == MESSAGES_PER_REPLY_MAX
+    assert all(platform.problems(b) == [] for b in bodies)
+    assert "the story's title links it" in platform.everything_shown(bodies[-1:])

@@ -361,3 +361,20 @@ def test_any_text_gives_a_summary_or_an_article_error(text: str) -> None:
         problems = ()
         assert summary.headline.strip()
     assert all(p.strip() for p in problems), "every refusal says why"
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        (
+            "tags: &t [" + "a" * 100_000 + "]\nsignificance: [" + ", ".join(["*t"] * 2_000) + "]",
+            "aliases expand it",
+        ),
+        ("tags: " + "[" * 5_000, "too deeply nested"),
+    ],
+)
+def test_front_matter_alias_bombs_and_deep_nesting_are_refused(front: str, expected: str) -> None:
+    text = f"---\n{front}\n---\nA headline\n\nA lede.\n"
+    [error] = [i for i in load_text(text, suffix=".md", where="a.md") if isinstance(i, LoadError)]
+    assert str(error).startswith("a.md: front matter: ")
+    assert expected in str(error)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.loader import Loaded, LoadError, expand_paths, load_file, load_text
 
@@ -97,3 +100,121 @@ def test_yaml_values_that_cannot_be_built_are_reported_not_raised(value: str) ->
     error = _errors(load_text(f"headline: x\npublished: {value}\n", suffix=".yaml", where="f.yaml"))[0]
     assert error.startswith("f.yaml: ")
     assert "YAML" in error or "published" in error
+
+
+def _amplified(copies: int) -> str:
+    big = "x" * 100_000
+    return f"headline: h\nlede: &big {big}\ncontext: [{', '.join(['*big'] * copies)}]\n"
+
+
+def test_yaml_aliases_that_repeat_one_long_string_are_refused_before_they_become_a_huge_row() -> None:
+    text = _amplified(2_000)  # 108 KB of text that expands to 200 MB
+    [error] = _errors(load_text(text, suffix=".yaml", where="body"))
+    assert error.startswith("body: its aliases expand it to more than")
+
+
+def test_billion_laughs_and_a_recursive_alias_are_refused() -> None:
+    rows = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        rows.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    [laughs] = _errors(load_text("\n".join(rows) + "\n", suffix=".yaml", where="l.yaml"))
+    assert "its aliases expand it" in laughs
+    [recursive] = _errors(load_text("headline: x\ncontext: &c [*c]\n", suffix=".yaml", where="r.yaml"))
+    assert "recursive document" in recursive
+
+
+def test_modest_aliases_still_load() -> None:
+    items = load_text(_amplified(5), suffix=".yaml", where="ok.yaml")
+    [loaded] = [i for i in items if isinstance(i, Loaded)]
+    assert len(loaded.summary.context) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix"),
+    [
+        ("[" * 100_000, ".json"),
+        ("[" * 100_000 + "]" * 100_000, ".json"),
+        ("[" * 5_000, ".yaml"),
+        ("headline: x\ntags:\n" + "".join("  " * i + "-\n" for i in range(1, 60)), ".yaml"),
+        ("[" * 100_000 + "\n", ".jsonl"),
+    ],
+)
+def test_deeply_nested_documents_are_refused_clearly(text: str, suffix: str) -> None:
+    [error] = _errors(load_text(text, suffix=suffix, where="deep"))
+    assert error.startswith("deep")
+    assert ": too deeply nested (more than 32 levels" in error
+
+
+def test_a_nul_character_is_refused_naming_the_field_and_the_documents_beside_it_load() -> None:
+    text = '[{"headline": "fine"}, {"headline": "x", "topics": [{"title": "t", "text": "a\\u0000b"}]}]'
+    items = load_text(text, suffix=".json", where="batch.json")
+    assert [i.summary.headline for i in items if isinstance(i, Loaded)] == ["fine"]
+    [error] = _errors(items)
+    assert error.startswith("batch.json[1]: topics.0.text: contains a NUL character (U+0000)")
+    [yaml_error] = _errors(load_text('headline: "a\\0b"\n', suffix=".yaml", where="n.yaml"))
+    assert yaml_error.startswith("n.yaml: headline: contains a NUL character")
+    [surrogate] = _errors(load_text('{"headline": "x", "lede": "\\ud800"}', suffix=".json", where="s.json"))
+    assert surrogate.startswith("s.json: lede: ")
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("published: 2026-11-20T08:00:00\n", "write it like `published: 2026-11-26T09:00:00Z`"),
+        ("published: next tuesday\n", "write it like `published: 2026-11-26T09:00:00Z`"),
+        ("source: [a, b]\n", "`source: {name: Example News, url: https://example.com/story}`"),
+        ("source: ftp://example.com\n", "source.url: must be an http(s) URL"),
+    ],
+)
+def test_front_matter_errors_say_what_to_write_instead(document: str, expected: str) -> None:
+    [error] = _errors(load_text("headline: x\n" + document, suffix=".yaml", where="f.yaml"))
+    assert expected in error
+
+
+def test_a_plain_url_is_accepted_as_the_source() -> None:
+    [item] = load_text("headline: x\nsource: https://example.com/story\n", suffix=".yaml", where="u.yaml")
+    assert isinstance(item, Loaded)
+    assert item.summary.source is not None
+    assert item.summary.source.url == "https://example.com/story"
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix"),
+    [
+        ("headline: x\npublished: 2026-11-26\n", ".yaml"),
+        ('{"headline": "x", "published": "2026-11-26"}', ".json"),
+    ],
+)
+def test_a_date_only_published_means_midnight_utc(text: str, suffix: str) -> None:
+    [item] = load_text(text, suffix=suffix, where="d")
+    assert isinstance(item, Loaded)
+    assert item.summary.published == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def test_a_topic_without_text_is_refused_naming_the_field() -> None:
+    text = "headline: x\ntopics:\n  - title: Drones\n    text: fine\n  - title: Minerals\n"
+    [error] = _errors(load_text(text, suffix=".yaml", where="t.yaml"))
+    assert error.startswith("t.yaml: topics: entry 1 has no `text`")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    depth=st.integers(min_value=0, max_value=3_000),
+    opener=st.sampled_from(["[", "{a: "]),
+    suffix=st.sampled_from([".json", ".yaml"]),
+)
+def test_any_nesting_depth_is_refused_with_a_reason_and_never_raises(
+    depth: int, opener: str, suffix: str
+) -> None:
+    if suffix == ".json":
+        opener = opener.replace("{a: ", '{"a": ')
+    closer = "]" if opener == "[" else "}"
+    text = '{"headline": "x", "tags": ' + opener * depth + '"ok"' + closer * depth + "}"
+    items = load_text(text, suffix=suffix, where="p")
+    if depth == 1 and opener == "[":
+        assert _errors(items) == []  # tags: ["ok"] is a valid document
+        return
+    [error] = _errors(items)
+    assert error.startswith("p: ")
+    if suffix == ".yaml" and depth > 32:
+        assert "too deeply nested" in error

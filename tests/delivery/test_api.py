@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
+import pytest
 from pydantic import SecretStr
 
+from bot.api import server as server_module
 from bot.api.server import ApiServer, IngestApi
+from bot.core.loader import Loaded, LoadError, load_text
 from bot.core.ports import ChannelKey
 from bot.settings import ApiSettings
 from tests.delivery.helpers import FakeClock, Stack, stack
@@ -109,6 +114,66 @@ async def test_invalid_summaries_get_422_with_field_paths_and_nothing_is_stored(
         ) as r:
             assert r.status == 422
         assert await s.service.archive.count_stories() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ("[" * 100_000, "application/json", "body: too deeply nested"),
+        ("[" * 5_000, "application/yaml", "body: too deeply nested"),
+        (
+            "headline: h\nlede: &big " + "x" * 100_000 + "\ncontext: [" + ", ".join(["*big"] * 2_000) + "]\n",
+            "application/yaml",
+            "body: its aliases expand it",
+        ),
+    ],
+)
+async def test_nested_and_alias_bombs_get_422_json_and_nothing_is_stored(
+    database_url: str, body: str, content_type: str, expected: str
+) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        headers = {**AUTH, "Content-Type": content_type}
+        async with http.post(f"{base}/api/v1/summaries", data=body, headers=headers) as r:
+            assert r.status == 422
+            [error] = (await r.json())["errors"]
+        assert str(error["where"] + ": " + error["problems"][0]).startswith(expected)
+        assert await s.service.archive.count_stories() == 0
+
+
+async def test_a_nul_character_gets_422_naming_the_field(database_url: str) -> None:
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        bad = {**STORY, "id": "nul", "lede": "before\u0000after"}
+        async with http.post(f"{base}/api/v1/summaries", json=[STORY, bad], headers=AUTH) as r:
+            assert r.status == 422
+            [error] = (await r.json())["errors"]
+        assert error["where"] == "body[1]"
+        assert error["problems"][0].startswith("lede: contains a NUL character")
+        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+            assert r.status == 201  # the server is unharmed and the good story goes in on its own
+
+
+async def test_bodies_are_parsed_off_the_event_loop(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> list[Loaded | LoadError]:
+        threads.append(threading.current_thread().name)
+        return load_text(*args, **kwargs)
+
+    monkeypatch.setattr(server_module, "load_text", recording)
+    clock = FakeClock(START)
+    async with (
+        stack(database_url, clock) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r,
+    ):
+        assert r.status == 201
+    assert threads
+    assert threading.main_thread().name not in threads
 
 
 async def test_healthz_and_metrics(database_url: str) -> None:

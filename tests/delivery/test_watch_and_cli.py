@@ -5,24 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DataError
 from typer.testing import CliRunner
 
 from bot.cli.deliveries import deliveries_app
 from bot.core.ports import ChannelKey, Failed
 from bot.delivery.lock import AlreadyRunning, hold_database
 from bot.delivery.watch import WatchFolder
-from tests.delivery.helpers import FakeClock, stack, summary
+from bot.ingest import ingest_paths
+from bot.store.engine import StoreError
+from tests.delivery.helpers import FakeClock, Stack, stack, summary
 
 START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
 GOOD = "id: w1\nheadline: Watched story\ntopics:\n  - title: Drones\n    text: Certification.\n    tags: [drones]\n"
 
 
 def _settled(path: Path) -> None:
-    old = time.time() - 10
+    old = time.time() - 60
     os.utime(path, (old, old))
 
 
@@ -39,6 +44,7 @@ async def test_watch_folder_ingests_files_and_moves_them_aside(database_url: str
         (folder / "notes.csv").write_text("x", encoding="utf-8")
         for name in ("good.yaml", "bad.json"):
             _settled(folder / name)
+        assert await watch.scan() == []  # a file is taken only when a second scan finds it unchanged
         results = {r.name: r for r in await watch.scan()}
         assert set(results) == {"good.yaml", "bad.json"}  # fresh.yaml may still be being written
         assert results["good.yaml"].ok
@@ -54,10 +60,142 @@ async def test_watch_folder_ingests_files_and_moves_them_aside(database_url: str
         # The same file dropped again is unchanged: stored once, alerted once.
         (folder / "good.yaml").write_text(GOOD, encoding="utf-8")
         _settled(folder / "good.yaml")
-        again = await watch.scan()
+        again = await watch.scan() + await watch.scan()
         assert [r.ok for r in again] == [True]
         await s.worker.drain()
         assert len(s.senders["discord"].posts) == 1
+
+
+class _Writer:
+    """Writes a file in chunks at moments of a fake clock, setting its mtime as a real write would."""
+
+    def __init__(self, path: Path, clock: FakeClock) -> None:
+        self.path = path
+        self.clock = clock
+
+    def write(self, chunk: str) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(chunk)
+        moment = self.clock().timestamp()
+        os.utime(self.path, (moment, moment))
+
+
+@asynccontextmanager
+async def _watched(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Stack, WatchFolder, FakeClock]]:
+    """A stack and a watch folder on `tmp_path/inbox` that reads time from the stack's fake clock."""
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        watch = WatchFolder(tmp_path / "inbox", s.service, clock=lambda: clock().timestamp())
+        await watch.scan()  # creates the folder
+        yield s, watch, clock
+
+
+async def test_a_file_written_in_two_chunks_with_a_pause_is_ingested_whole(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inbox"
+    async with _watched(database_url, tmp_path) as (s, watch, clock):
+        writer = _Writer(folder / "story.yaml", clock)
+        writer.write(GOOD)  # a complete YAML document on its own: only the second topic is missing
+        for _ in range(2):  # the engine scans every tick (5 s by default); scan more often than that
+            clock.advance(seconds=1.5)
+            assert await watch.scan() == []
+        clock.advance(seconds=0.5)
+        writer.write("  - title: Minerals\n    text: Export controls.\n")  # 3.5 s after the first chunk
+        results = []
+        while not results:
+            clock.advance(seconds=1.5)
+            results = await watch.scan()
+        assert [r.ok for r in results] == [True]
+        [stored] = await s.service.archive.recent_stories()
+        assert [t.title for t in stored.summary.topics] == ["Drones", "Minerals"]
+
+
+async def test_temporary_names_are_ignored_until_the_writer_renames_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inbox"
+    async with _watched(database_url, tmp_path) as (s, watch, clock):
+        for name in (".story.yaml", "story.yaml.tmp", "story.json.part", "story.tmp.yaml"):
+            _Writer(folder / name, clock).write(GOOD)
+        for _ in range(5):
+            clock.advance(seconds=30)
+            assert await watch.scan() == []
+        os.rename(folder / "story.yaml.tmp", folder / "story.yaml")
+        assert await watch.scan() == []
+        clock.advance(seconds=5)
+        assert [r.name for r in await watch.scan()] == ["story.yaml"]
+        assert (folder / ".story.yaml").is_file()
+        assert await s.service.archive.count_stories() == 1
+
+
+BAD_FILES = {
+    "nul.json": '{"headline": "Zero", "lede": "a\\u0000b"}',
+    "deep.json": "[" * 100_000,
+    "deep.yaml": "[" * 5_000,
+    "bomb.yaml": "headline: h\nlede: &big "
+    + "x" * 100_000
+    + "\ncontext: ["
+    + ", ".join(["*big"] * 2_000)
+    + "]\n",
+}
+BAD_REASONS = {
+    "nul.json": "nul.json: lede: contains a NUL character",
+    "deep.json": "deep.json: too deeply nested",
+    "deep.yaml": "deep.yaml: too deeply nested",
+    "bomb.yaml": "bomb.yaml: its aliases expand it",
+}
+
+
+async def test_bad_files_go_to_failed_with_the_reason_and_the_good_one_is_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inbox"
+    async with _watched(database_url, tmp_path) as (s, watch, clock):
+        for name, text in {**BAD_FILES, "good.yaml": GOOD}.items():
+            _Writer(folder / name, clock).write(text)
+        clock.advance(seconds=60)
+        results = {r.name: r for r in await watch.scan() + await watch.scan()}
+        assert results["good.yaml"].ok
+        assert await s.service.archive.count_stories() == 1
+        for name, reason in BAD_REASONS.items():
+            assert not results[name].ok
+            assert (folder / "failed" / name).is_file()
+            assert (folder / "failed" / f"{name}.errors.txt").read_text(encoding="utf-8").startswith(reason)
+        assert list((folder / ".claimed").iterdir()) == []
+        assert await watch.scan() == []  # nothing is retried
+
+
+async def test_a_file_the_database_refuses_goes_to_failed_instead_of_being_retried(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "inbox"
+    async with _watched(database_url, tmp_path) as (s, watch, clock):
+
+        async def refuse(*_args: object, **_kwargs: object) -> None:
+            cause = DataError("INSERT", {}, Exception("invalid byte sequence for encoding UTF8"))
+            raise StoreError("database error: invalid byte sequence for encoding UTF8") from cause
+
+        monkeypatch.setattr(s.service, "ingest", refuse)
+        _Writer(folder / "odd.yaml", clock).write(GOOD)
+        clock.advance(seconds=60)
+        [result] = await watch.scan() + await watch.scan()
+        assert not result.ok
+        assert "the database refused it" in result.problems[0]
+        assert (folder / "failed" / "odd.yaml").is_file()
+
+
+async def test_ingest_stores_the_good_files_beside_refused_ones(database_url: str, tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    for name, text in {**BAD_FILES, "good.yaml": GOOD}.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    async with stack(database_url, clock) as s:
+        report = await ingest_paths(s.service, [tmp_path])
+        assert [st.summary_id for st in report.stored] == ["w1"]
+        errors = sorted(str(e).removeprefix(f"{tmp_path}/") for e in report.errors)
+        for reason in BAD_REASONS.values():
+            assert any(e.startswith(reason) for e in errors), reason
+        assert await s.service.archive.count_stories() == 1
 
 
 def test_a_second_holder_of_a_sqlite_database_is_refused(tmp_path: Path) -> None:

@@ -34,6 +34,11 @@ EMBEDS_TOTAL_MAX = 6000
 EMBED_URL_MAX = 2048
 
 TONE_COLOURS = {"info": 0x5865F2, "warning": 0xFEE75C, "error": 0xED4245}
+# Discord takes about five messages per five seconds per channel, and nobody reads a wall of
+# continuations: a 1 MB story became 111 messages in every channel. A reply is cut after this many
+# messages and ends with an embed saying so, linking to the story's source where it has one.
+MESSAGES_PER_REPLY_MAX = 5
+CUT_NOTICE_MAX = 600  # characters every message keeps free for that embed (its link is in `url`)
 CONTINUED = " (cont.)"
 UNTITLED = "(untitled)"
 BLANK = "\u200b"  # Discord refuses an empty field name or value; a zero-width space shows nothing
@@ -65,14 +70,17 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
     """Return the create-message bodies for a reply, each within Discord's limits and unable to ping."""
     footer = _footer(reply)
     # Every message keeps room for the footer, so it fits on whichever embed ends up last.
-    out = _Messages(EMBEDS_TOTAL_MAX - len(footer), TONE_COLOURS[reply.tone])
+    out = _Messages(EMBEDS_TOTAL_MAX - len(footer) - CUT_NOTICE_MAX, TONE_COLOURS[reply.tone])
     intro = [_escape(t) for t in (reply.notice, reply.text) if t and t.strip()]
     title = one_line(reply.title)
     if title or intro:
         out.add_entry(_escape(title), None, intro, [])
     for item in reply.items:
+        if out.cut:
+            out.items_not_shown += 1
+            continue
         body: list[str] = []
-        link = _link(item.url)
+        link = out.link = _link(item.url)
         if item.meta and item.meta.strip():
             body.append(_escape(item.meta))
         if item.url and item.url.strip() and link is None:
@@ -83,6 +91,8 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
         out.add_entry(_escape(one_line(item.title)) or UNTITLED, link, body, fields)
     if not out.messages:
         out.open(None, None, 1)["description"] = BLANK
+    if out.cut:
+        out.messages[-1].append(out.cut_notice())
     if footer:
         out.messages[-1][-1]["footer"] = {"text": footer}
     return [{"embeds": embeds, "allowed_mentions": {"parse": []}} for embeds in out.messages]
@@ -97,15 +107,40 @@ class _Messages:
         self.messages: list[list[dict[str, Any]]] = []
         self.used = 0  # characters of the last message that count towards the total
         self.description_max = min(EMBED_DESCRIPTION_MAX, budget - EMBED_TITLE_MAX)
+        self.cut = False  # MESSAGES_PER_REPLY_MAX was reached; what is added now is not sent
+        self.link: str | None = None  # the link of the item being added
+        self.cut_link: str | None = None
+        self.items_not_shown = 0
+
+    def cut_notice(self) -> dict[str, Any]:
+        """Return the embed that ends a cut reply."""
+        text = f"✂ Cut here: a reply is at most {MESSAGES_PER_REPLY_MAX} messages."
+        if self.items_not_shown:
+            text += f" {self.items_not_shown} more not shown."
+        if self.cut_link:
+            # Parentheses would end a masked link early; percent-encoded they mean the same URL.
+            target = self.cut_link.replace("(", "%28").replace(")", "%29")
+            linked = f"{text} [Read the rest at the source]({target})."
+            # A link too long for the room kept is still on the story's title above.
+            text = (
+                linked if len(linked) <= CUT_NOTICE_MAX else f"{text} The rest: the story's title links it."
+            )
+        return {"color": self.colour, "description": text}
 
     def open(self, title: str | None, url: str | None, need: int) -> dict[str, Any]:
         """Start an embed, in a new message when the last one cannot take it and `need` more characters."""
+        if self.cut:
+            return {}  # written to by the caller and never sent
         size = len(title or "") + need
+        # One embed per message stays free for the cut notice, so it fits wherever the reply ends.
         if (
             not self.messages
-            or len(self.messages[-1]) >= EMBEDS_PER_MESSAGE_MAX
+            or len(self.messages[-1]) >= EMBEDS_PER_MESSAGE_MAX - 1
             or self.used + size > self.budget
         ):
+            if len(self.messages) >= MESSAGES_PER_REPLY_MAX:
+                self.cut, self.cut_link = True, self.link
+                return {}
             self.messages.append([])
             self.used = 0
         embed: dict[str, Any] = {"color": self.colour}
@@ -132,6 +167,8 @@ class _Messages:
             embed["description"] = chunk
             self.used += len(chunk)
         for name, value in fields:
+            if self.cut:  # nothing after the cut is added, even where it would fit
+                return
             size = len(name) + len(value)
             if len(embed.get("fields", ())) >= EMBED_FIELDS_MAX or self.used + size > self.budget:
                 embed = self.open(again, url, size)

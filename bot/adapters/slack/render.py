@@ -37,6 +37,11 @@ MESSAGE_TEXT_MAX = 12_000
 TITLE_MAX = 300  # a bold title line longer than a headline is clipped; the full title leads the text
 LINK_URL_MAX = 2000  # longer URLs are shown as text, so a title line always fits a section
 FALLBACK_MAX = 300  # the notification text is a summary; the blocks carry everything
+# Slack takes about one message per second per channel, and nobody reads a wall of continuations:
+# a 1 MB story became 111 messages in every channel. A reply is cut after this many messages and
+# ends with a line saying so, linking to the story's source where it has one.
+MESSAGES_PER_REPLY_MAX = 5
+CUT_NOTICE_MAX = 600  # text every message keeps free for that line (a link is at most LINK_URL_MAX)
 CONTINUED = " (cont.)"
 UNTITLED = "(untitled)"
 BLANK = "\u200b"
@@ -89,8 +94,14 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
         out.add_item(item.title, item.url, item.meta, item.text, [(p.title, p.text) for p in item.parts])
     if not any(out.messages):
         out.add(_section(BLANK), BLANK)
-    if footer:
-        out.messages[-1].append(_context(footer))
+    closing = [text for text in (out.cut_notice(), footer) if text]
+    if closing:
+        out.messages[-1].append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": t, "verbatim": True} for t in closing],
+            }
+        )
     return _bodies(out.messages, title or (reply.items[0].title if reply.items else ""), reply.text)
 
 
@@ -99,16 +110,43 @@ class _Messages:
 
     def __init__(self, footer: str) -> None:
         self.messages: list[list[dict[str, Any]]] = [[]]
-        # Every message keeps room for the footer block, so it fits wherever the reply ends.
+        # Every message keeps room for the footer block and the cut notice's text, so they fit
+        # wherever the reply ends.
         self.blocks_max = MESSAGE_BLOCKS_MAX - (1 if footer else 0)
-        self.text_max = MESSAGE_TEXT_MAX - len(footer)
+        self.text_max = MESSAGE_TEXT_MAX - len(footer) - CUT_NOTICE_MAX
         self.used = 0
         self.resume: str | None = None  # what a continuation message says it continues
+        self.cut = False  # MESSAGES_PER_REPLY_MAX was reached; nothing more is added
+        self.link: str | None = None  # the link of the item being added
+        self.cut_link: str | None = None
+        self.items_not_shown = 0
+
+    def cut_notice(self) -> str:
+        """Return the line that ends a cut reply (empty when nothing was cut)."""
+        if not self.cut:
+            return ""
+        notice = f"✂ Cut here: a reply is at most {MESSAGES_PER_REPLY_MAX} messages."
+        if self.items_not_shown:
+            notice += f" {self.items_not_shown} more not shown."
+        if self.cut_link:
+            linked = f"{notice} The rest: <{self.cut_link}|the source>."
+            # A link too long for the room kept is still on the story's title above.
+            notice = (
+                linked if len(linked) <= CUT_NOTICE_MAX else f"{notice} The rest: the story's title links it."
+            )
+        return notice
 
     def add(self, block: dict[str, Any], text: str) -> None:
         """Append a block carrying `text`, opening a new message when the last one is full."""
+        if self.cut:
+            return
         current = self.messages[-1]
         if current and (len(current) >= self.blocks_max or self.used + len(text) > self.text_max):
+            if len(self.messages) >= MESSAGES_PER_REPLY_MAX:
+                self.cut, self.cut_link = True, self.link
+                if len(current) >= MESSAGE_BLOCKS_MAX:  # no footer reserved a block for the notice
+                    current.pop()
+                return
             if current[-1]["type"] == "divider":  # a divider belongs with what follows it
                 current.pop()
             current = []
@@ -133,8 +171,11 @@ class _Messages:
         self, title: str, url: str | None, meta: str | None, text: str, parts: list[tuple[str, str]]
     ) -> None:
         """Add one item: divider, linked title, meta line, text, then a section run per part."""
+        if self.cut:
+            self.items_not_shown += 1
+            return
         full = _mrkdwn(one_line(title)) or UNTITLED
-        link = _link(url)
+        link = self.link = _link(url)
         # Inside a link's label a nested <url> would end the link early, so URLs there stay text.
         shown = (_escape_plain(one_line(title)) or UNTITLED) if link else full
         label, clipped = clip(shown, TITLE_MAX, keep=_KEEP)
