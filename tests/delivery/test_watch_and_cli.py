@@ -18,7 +18,7 @@ from bot.cli.deliveries import deliveries_app
 from bot.core.ports import ChannelKey, Failed
 from bot.delivery.lock import AlreadyRunning, hold_database
 from bot.delivery.watch import WatchFolder
-from bot.ingest import ingest_paths
+from bot.core.ingest import ingest_paths
 from bot.store.engine import StoreError
 from tests.delivery.helpers import FakeClock, Stack, stack, summary
 
