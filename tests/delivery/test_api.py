@@ -28,7 +28,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @asynccontextmanager
 async def served(s: Stack, **settings: object) -> AsyncIterator[str]:
-    api = ApiSettings(token=SecretStr(TOKEN), **settings)  # type: ignore[arg-type]
+    api = ApiSettings(**{"token": SecretStr(TOKEN), **settings})  # type: ignore[arg-type]
 
     async def health() -> dict[str, object]:
         return {"outbox": await s.outbox.counts()}
@@ -76,6 +76,22 @@ async def test_requests_without_the_token_are_refused(database_url: str) -> None
                 assert r.status == 401
                 assert "bearer token" in (await r.json())["error"]
         assert await s.service.archive.count_stories() == 0
+
+
+async def test_without_a_configured_token_the_api_is_disabled_and_stores_nothing(database_url: str) -> None:
+    clock = FakeClock(START)
+    for token in (None, SecretStr("")):
+        async with (
+            stack(database_url, clock) as s,
+            served(s, token=token) as base,
+            aiohttp.ClientSession() as http,
+        ):
+            # An empty bearer would match an empty token: the disabled API must not compare at all.
+            for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"}, AUTH):
+                async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=headers) as r:
+                    assert r.status == 401, (token, headers)
+                    assert (await r.json())["error"] == "the ingest API is disabled: set NEWSBOT_API__TOKEN"
+            assert await s.service.archive.count_stories() == 0
 
 
 async def test_bodies_over_the_limit_get_413(database_url: str) -> None:

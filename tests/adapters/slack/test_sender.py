@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import SecretStr
 
@@ -10,7 +12,14 @@ from bot.adapters.slack.sender import SlackSender
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
 from tests.adapters.slack.conftest import FakeClock
-from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+from tests.fakes.slack import (
+    BOT_TOKEN,
+    HEADER_TEXT_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    FakeSlack,
+    RateLimits,
+)
 
 BODY = render_reply(
     Reply(title="Drones", items=[Item(title="Drone Technology", text="Certification <!channel>")])
@@ -37,6 +46,68 @@ async def test_posts_blocks_fallback_text_and_the_delivery_key(slack: FakeSlack)
     assert "link_names" not in posted.body
     [call] = slack.calls_to("chat.postMessage")
     assert call.headers["Authorization"] == f"Bearer {BOT_TOKEN}"
+
+
+async def test_links_in_a_posted_digest_get_no_preview_cards(slack: FakeSlack) -> None:
+    reply = Reply(
+        title="Drones",
+        items=[Item(title="Drone Technology", text="Certification", url="https://example.com/drones.png")],
+    )
+    [body] = render_reply(reply)
+    assert isinstance(await sender(slack).send("C0NEWS", dict(body), key="k"), Sent)
+
+    [posted] = slack.posted
+    assert "https://example.com/drones.png" in json.dumps(posted.body["blocks"])
+    assert posted.previews == []  # what a reader sees: the digest, not a wall of link previews
+    [call] = slack.calls_to("chat.postMessage")
+    assert call.params["unfurl_links"] is False
+    assert call.params["unfurl_media"] is False
+
+
+async def test_the_fake_unfurls_links_and_media_unless_told_not_to(slack: FakeSlack) -> None:
+    text = "see https://example.com/a and https://example.com/b.png"
+    out = sender(slack)
+    for flags in ({}, {"unfurl_links": False}, {"unfurl_media": False}):
+        assert isinstance(await out.send("C0NEWS", {"text": text, **flags}, key="k"), Sent)
+    assert [p.previews for p in slack.posted] == [
+        ["https://example.com/a", "https://example.com/b.png"],
+        ["https://example.com/b.png"],
+        ["https://example.com/a"],
+    ]
+
+
+async def test_a_channel_the_bot_was_not_invited_to_fails_with_not_in_channel(clock: FakeClock) -> None:
+    async with FakeSlack(clock=clock, not_joined={"C0PRIVATE"}) as slack:
+        outcome = await sender(slack).send("C0PRIVATE", dict(BODY), key="k")
+        assert outcome == Failed("not_in_channel")
+        assert slack.posted == []
+
+
+@pytest.mark.parametrize(
+    ("blocks", "where"),
+    [
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * (MESSAGE_BLOCKS_MAX + 1),
+            "/blocks]",
+        ),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * (SECTION_TEXT_MAX + 1)}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [{"type": "header", "text": {"type": "plain_text", "text": "x" * (HEADER_TEXT_MAX + 1)}}],
+            "/blocks/0/text/text",
+        ),
+    ],
+)
+async def test_blocks_over_slacks_limits_are_refused_with_slacks_reason(
+    slack: FakeSlack, blocks: list[dict[str, object]], where: str
+) -> None:
+    outcome = await sender(slack).send("C0NEWS", {"text": "fallback", "blocks": blocks}, key="k")
+    assert isinstance(outcome, Failed)
+    assert outcome.reason.startswith("invalid_blocks")
+    assert where in outcome.reason
+    assert slack.posted == []
 
 
 async def test_link_names_in_a_body_is_never_sent(slack: FakeSlack) -> None:
