@@ -123,9 +123,13 @@ async def test_berlin_0230_daily_posts_once_per_local_day_across_2026_dst_change
                 clock.advance(minutes=15)
                 await s.run_until_quiet()
             rows = await s.outbox.find(channel=key.channel)
-            days = sorted(r.dedupe_key.split(":", 4)[4][:10] for r in rows)
-            assert days == [(first + timedelta(days=d)).date().isoformat() for d in range(1, 5)]
-            assert len(s.senders["discord"].keys(key.channel)) == 4
+            expected = []
+            for d in range(1, 5):
+                day = (first + timedelta(days=d)).date().isoformat()
+                wall = "03:30" if day == "2026-03-29" else "02:30"  # 02:30 does not exist that night
+                expected.append(f"digest:discord:g1:{key.channel}:{day}T{wall}")
+            assert sorted(r.dedupe_key for r in rows) == expected
+            assert len(s.senders["discord"].keys(key.channel)) == 4  # one post per local day
 
 
 async def test_a_story_alerts_each_following_channel_once_and_a_revision_does_not_alert_again(
