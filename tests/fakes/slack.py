@@ -165,6 +165,10 @@ class FakeSlack:
         """Make the next call of `method` (or "webhook") fail with `error` and HTTP `status`."""
         self._injected[method].append(_Injected(status, error, retry_after))
 
+    def drop_next(self, method: str) -> None:
+        """Make the next call of `method` lose its connection after the request arrived (no answer)."""
+        self._injected[method].append(_Injected(0, "dropped"))
+
     def rate_limit_next(self, method: str, retry_after: int) -> None:
         """Make the next call of `method` answer 429 with Retry-After."""
         self.fail_next(method, "ratelimited", status=429, retry_after=retry_after)
@@ -227,6 +231,9 @@ class FakeSlack:
         method = request.match_info["method"]
         call = await self._record(request, method)
         injected = self._take_injected(method)
+        if injected is not None and injected.status == 0 and request.transport is not None:
+            request.transport.close()  # the request reached Slack; the answer never reaches the client
+            return web.Response(status=500)
         if injected is not None:
             return _error(injected.error, injected.status, injected.retry_after)
         auth = call.headers.get("Authorization", "")

@@ -178,7 +178,8 @@ async def test_the_channel_bucket_limits_posts_and_its_headers_are_exposed(
     assert len(posts(fake)) == 6
 
 
-async def test_the_429_body_and_headers_are_discords(fake: FakeDiscord, clock: ManualClock) -> None:
+async def test_the_fakes_429_body_and_headers_are_discords(fake: FakeDiscord, clock: ManualClock) -> None:
+    # About the fake, not the sender: the sender tests above rely on this 429 being Discord's.
     import aiohttp
 
     fake.fail(CHANNEL, 429, retry_after=1.23)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.render import render_reply
 from bot.adapters.slack.sender import SlackSender
@@ -110,6 +111,53 @@ async def test_blocks_over_slacks_limits_are_refused_with_slacks_reason(
     assert slack.posted == []
 
 
+async def test_a_lost_connection_is_not_retried_behind_the_outboxs_back(slack: FakeSlack) -> None:
+    # slack_sdk's default handlers would send the same chat.postMessage again: a possible double post.
+    slack.drop_next("chat.postMessage")
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason.startswith("network: ")
+    assert "Error" in outcome.reason  # names what went wrong
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_client_given_without_a_token_gets_the_bot_token(slack: FakeSlack) -> None:
+    client = AsyncWebClient(base_url=slack.api_base)
+    outcome = await SlackSender(SecretStr(BOT_TOKEN), client=client).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, Sent)
+    assert [p.channel for p in slack.posted] == ["C0NEWS"]
+
+
+async def test_an_api_base_without_a_trailing_slash_still_posts(slack: FakeSlack) -> None:
+    out = SlackSender(SecretStr(BOT_TOKEN), api_base=slack.api_base.rstrip("/"))
+    assert isinstance(await out.send("C0NEWS", dict(BODY), key="k"), Sent)
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, "too_many_requests"), (200, "ratelimited")])
+async def test_a_429_or_a_ratelimited_error_alone_is_a_rate_limit(
+    slack: FakeSlack, status: int, error: str
+) -> None:
+    slack.fail_next("chat.postMessage", error, status=status, retry_after=0 if status == 429 else None)
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert outcome == RetryLater(0.0 if status == 429 else 1.0, "rate limited by Slack", rate_limited=True)
+
+
+async def test_a_refusal_quotes_at_most_three_of_slacks_reasons(slack: FakeSlack) -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * (SECTION_TEXT_MAX + 1)}}
+
+    outcome = await sender(slack).send("C0NEWS", {"text": "t", "blocks": [section] * 5}, key="k")
+
+    assert isinstance(outcome, Failed)
+    assert outcome.reason.count("[ERROR]") == 3
+    assert "/blocks/2/text/text" in outcome.reason
+    assert "/blocks/3/" not in outcome.reason
+
+
 async def test_link_names_in_a_body_is_never_sent(slack: FakeSlack) -> None:
     await sender(slack).send("C0NEWS", {**BODY, "link_names": True}, key="k")
 
@@ -132,7 +180,9 @@ async def test_a_429_is_reported_with_retry_after_and_the_retry_posts_once(slack
     assert [p.body["metadata"]["event_payload"]["delivery"] for p in slack.posted] == ["alert:1"]
 
 
-async def test_the_fakes_per_channel_and_workspace_limits_answer_real_429s(clock: FakeClock) -> None:
+async def test_posting_faster_than_slack_allows_is_retried_later_and_every_message_arrives_once(
+    clock: FakeClock,
+) -> None:
     limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=3)
     async with FakeSlack(clock=clock, limits=limits, channels={"C1", "C2", "C3", "C4"}) as slack:
         out = sender(slack)
@@ -149,6 +199,8 @@ async def test_the_fakes_per_channel_and_workspace_limits_answer_real_429s(clock
         clock.advance(59.0)
         assert isinstance(await out.send("C3", dict(BODY), key="d"), Sent)
         assert [p.channel for p in slack.posted] == ["C1", "C2", "C1", "C3"]
+        assert [p.body["metadata"]["event_payload"]["delivery"] for p in slack.posted] == ["a", "c", "b", "d"]
+        assert all(p.body["text"] == BODY["text"] for p in slack.posted)
 
 
 @pytest.mark.parametrize(
