@@ -290,10 +290,14 @@ async def test_healthz_says_ok_without_a_probe_and_503_with_the_reason_when_the_
     async def broken() -> dict[str, object]:
         raise OSError("database unreachable")
 
+    async def ticked() -> dict[str, object]:
+        return {"last_tick": START}  # not JSON by itself: shown as text
+
     async with stack(_sqlite(tmp_path), FakeClock(START)) as s, aiohttp.ClientSession() as http:
         for health, status, said in (
             (None, 200, {"status": "ok"}),
             (broken, 503, {"status": "unavailable", "error": "database unreachable"}),
+            (ticked, 200, {"status": "ok", "last_tick": "2026-05-01 07:00:00+00:00"}),
         ):
             server = ApiServer(
                 IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN)), health=health), "127.0.0.1", 0
