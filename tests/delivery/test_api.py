@@ -125,6 +125,11 @@ async def test_invalid_summaries_get_422_with_field_paths_and_nothing_is_stored(
         async with http.post(f"{base}/api/v1/summaries", json=[STORY, bad], headers=AUTH) as r:
             assert r.status == 422
             problems = (await r.json())["errors"][0]["problems"]
+            said = await r.json()
+        assert said["error"] == "the body holds invalid summaries; nothing was stored"
+        assert [e["where"] for e in said["errors"]] == [
+            "body[1]"
+        ]  # the second summary, where the client sent it
         assert any(p.startswith("published:") for p in problems)
         assert any(p.startswith("topics.0.title:") for p in problems)
         async with http.post(
@@ -251,8 +256,16 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(tmp_pa
         async with http.post(f"{base}/api/v1/summaries", data=b"x" * 1001, headers=AUTH) as r:
             assert r.status == 413
             assert (await r.json()) == {"error": "the body is larger than 1000 bytes"}
-        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
-            assert r.status == 201  # a body under the limit is fine
+        async with http.post(f"{base}/api/v1/summaries", data=b"x" * 1000, headers=AUTH) as r:
+            assert r.status == 422  # exactly the limit is read (and then found invalid)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for _ in range(20):
+                yield b"x" * 100
+
+        async with http.post(f"{base}/api/v1/summaries", data=stream(), headers=AUTH) as r:
+            assert r.status == 413
+            assert (await r.json()) == {"error": "the body is larger than 1000 bytes"}
 
 
 async def test_unknown_tags_are_reported_and_only_a_change_wakes_the_sender(tmp_path: Path) -> None:
@@ -282,6 +295,10 @@ async def test_unknown_tags_are_reported_and_only_a_change_wakes_the_sender(tmp_
         finally:
             await server.stop()
             await server.stop()  # stopping twice is harmless
+        with pytest.raises(aiohttp.ClientConnectionError):  # and a stopped server answers nobody
+            async with http.get(f"{base}/healthz"):
+                pass
+        await ApiServer(api, "127.0.0.1", 0).stop()  # nor is stopping one that never started
 
 
 async def test_healthz_says_ok_without_a_probe_and_503_with_the_reason_when_the_probe_fails(
