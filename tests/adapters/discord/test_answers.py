@@ -7,9 +7,11 @@ so each outcome (how long to wait, and the reason an operator reads) is pinned e
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -29,8 +31,11 @@ class Canned:
 @pytest.fixture
 async def canned() -> AsyncIterator[tuple[Canned, DiscordSender]]:
     answer = Canned()
+    release = asyncio.Event()
 
     async def handler(_request: web.Request) -> web.Response:
+        if answer.status == 0:  # a Discord that never answers
+            await release.wait()
         return web.Response(status=answer.status, text=answer.body, headers=answer.headers)
 
     app = web.Application()
@@ -40,11 +45,15 @@ async def canned() -> AsyncIterator[tuple[Canned, DiscordSender]]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    sender = DiscordSender(f"http://127.0.0.1:{port}/api/v10", "token")
+    # One second: long enough never to cut a real answer short on a busy machine, short for a test.
+    sender = DiscordSender(
+        f"http://127.0.0.1:{port}/api/v10", "token", timeout=aiohttp.ClientTimeout(total=1)
+    )
     try:
         yield answer, sender
     finally:
         await sender.close()
+        release.set()  # let a hanging handler finish, so the server stops at once
         await runner.cleanup()
 
 
@@ -102,6 +111,7 @@ CASES: list[tuple[str, Canned, SendOutcome]] = [
         Failed("401 Unauthorized: Discord refused the bot token (check NEWSBOT_DISCORD__TOKEN)"),
     ),
     ("402", Canned(402, '{"message": "Payment required"}', JSON), Failed("402 Payment required")),
+    ("no answer in time", Canned(0), RetryLater(after=2.0, reason="timed out waiting for Discord")),
     ("a long error page is cut", Canned(418, "x " * 200), Failed("418 " + "x " * 60)),
 ]
 
@@ -113,3 +123,19 @@ async def test_each_answer_becomes_the_outcome_the_outbox_acts_on(
     current, sender = canned
     current.status, current.body, current.headers = answer.status, answer.body, answer.headers
     assert await sender.send("1300000000000000009", {"embeds": [{"title": "t"}]}, key="k") == expected
+
+
+async def test_an_unreachable_discord_is_retried_later_naming_the_error() -> None:
+    # A port that was just free and is closed again: nobody listens on it.
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    await runner.cleanup()
+    sender = DiscordSender(f"http://127.0.0.1:{port}/api/v10", "token")
+    try:
+        outcome = await sender.send("1", {"embeds": [{"title": "t"}]}, key="k")
+    finally:
+        await sender.close()
+    assert outcome == RetryLater(after=2.0, reason="cannot reach Discord: ClientConnectorError")
