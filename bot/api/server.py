@@ -98,7 +98,7 @@ class IngestApi:
         kind = request.content_type.lower()
         suffix = ".json" if kind in JSON_TYPES or kind.endswith("+json") else ".yaml"
         if (
-            kind not in JSON_TYPES
+            suffix != ".json"
             and kind not in YAML_TYPES
             and kind not in {"application/octet-stream", "text/plain"}
         ):

@@ -8,6 +8,18 @@ from typing import Any
 from bot.adapters.discord import render
 from tests.adapters.payload_tools import ZWSP
 from tests.adapters.render_cases import Platform
+from tests.fakes.discord import (  # Discord's documented limits, kept apart from the code under test
+    AUTHOR_NAME_MAX,
+    CONTENT_MAX,
+    EMBED_DESCRIPTION_MAX,
+    EMBED_FIELDS_MAX,
+    EMBED_TITLE_MAX,
+    EMBEDS_MAX,
+    EMBEDS_TOTAL_MAX,
+    FIELD_NAME_MAX,
+    FIELD_VALUE_MAX,
+    FOOTER_TEXT_MAX,
+)
 
 NO_PINGS: dict[str, list[str]] = {"parse": []}
 BLURPLE, YELLOW, RED = 0x5865F2, 0xFEE75C, 0xED4245
@@ -21,27 +33,24 @@ def problems(body: dict[str, Any]) -> list[str]:
         found.append(f"unexpected keys {sorted(body)}")
     if body.get("allowed_mentions") != NO_PINGS:
         found.append(f"allowed_mentions {body.get('allowed_mentions')!r}")
-    if len(body.get("content") or "") > render.CONTENT_MAX:
+    if len(body.get("content") or "") > CONTENT_MAX:
         found.append("content too long")
     embeds = body["embeds"]
-    if not 1 <= len(embeds) <= render.EMBEDS_PER_MESSAGE_MAX:
+    if not 1 <= len(embeds) <= EMBEDS_MAX:
         found.append(f"{len(embeds)} embeds")
     total = 0
     for i, e in enumerate(embeds):
         title, desc = e.get("title", ""), e.get("description", "")
         fields, footer = e.get("fields", []), e.get("footer", {}).get("text", "")
         author = e.get("author", {}).get("name", "")
-        if len(title) > render.EMBED_TITLE_MAX or len(desc) > render.EMBED_DESCRIPTION_MAX:
+        if len(title) > EMBED_TITLE_MAX or len(desc) > EMBED_DESCRIPTION_MAX:
             found.append(f"embed {i}: title {len(title)} or description {len(desc)} too long")
-        if len(footer) > render.FOOTER_TEXT_MAX or len(author) > render.AUTHOR_NAME_MAX:
+        if len(footer) > FOOTER_TEXT_MAX or len(author) > AUTHOR_NAME_MAX:
             found.append(f"embed {i}: footer or author too long")
-        if len(fields) > render.EMBED_FIELDS_MAX:
+        if len(fields) > EMBED_FIELDS_MAX:
             found.append(f"embed {i}: {len(fields)} fields")
         for f in fields:
-            if (
-                not 0 < len(f["name"]) <= render.FIELD_NAME_MAX
-                or not 0 < len(f["value"]) <= render.FIELD_VALUE_MAX
-            ):
+            if not 0 < len(f["name"]) <= FIELD_NAME_MAX or not 0 < len(f["value"]) <= FIELD_VALUE_MAX:
                 found.append(f"embed {i}: field {len(f['name'])}/{len(f['value'])} characters")
         if "url" in e and (
             not title or not e["url"].startswith(("http://", "https://")) or len(e["url"]) > 2048
@@ -56,7 +65,7 @@ def problems(body: dict[str, Any]) -> list[str]:
         for text in (title, desc, footer, *(f["name"] for f in fields), *(f["value"] for f in fields)):
             if _PING.search(text):
                 found.append(f"embed {i}: mention sequence in {text[:60]!r}")
-    if total > render.EMBEDS_TOTAL_MAX:
+    if total > EMBEDS_TOTAL_MAX:
         found.append(f"{total} characters in all embeds")
     return found
 
@@ -107,7 +116,7 @@ DISCORD = Platform(
     everything_shown=everything_shown,
     assert_continuations_marked=assert_continuations_marked,
     normalise=lambda text: text.replace(ZWSP, ""),
-    cut_length=render.FIELD_VALUE_MAX,
+    cut_length=FIELD_VALUE_MAX,
     untitled=render.UNTITLED,
     checker="check-discord-payloads",
     # Interaction follow-ups send the same bodies through the webhook route.

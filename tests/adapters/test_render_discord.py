@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.discord import render
 from bot.adapters.discord.render import render_digest, render_reply
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.discord_checks import (
@@ -21,6 +20,7 @@ from tests.adapters.discord_checks import (
 )
 from tests.adapters.payload_tools import ZWSP
 from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
+from tests.fakes.discord import EMBED_FIELDS_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX
 
 # -- exact bodies -------------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ def test_a_long_part_continues_in_fields_marked_continued() -> None:
     assert fields[0]["name"] == "Drone Technology"
     assert {f["name"] for f in fields[1:]} == {"Drone Technology (cont.)"}
     for f in fields:
-        assert len(f["value"]) <= render.FIELD_VALUE_MAX
+        assert len(f["value"]) <= FIELD_VALUE_MAX
         assert f["value"].endswith("."), "a field ends at a sentence end"
     assert all(f"https://example.com/{n}." in reading_order(bodies) for n in range(400))
     assert_all_words_kept(DISCORD, reply, bodies)
@@ -160,7 +160,7 @@ def test_forty_parts_continue_in_a_second_embed() -> None:
         Reply(title="t", items=[Item(title="Story", url="https://example.com/s", parts=parts)])
     )
     story, more = body["embeds"][1:]
-    assert len(story["fields"]) == render.EMBED_FIELDS_MAX
+    assert len(story["fields"]) == EMBED_FIELDS_MAX
     assert more["title"] == "Story (cont.)"
     assert more["url"] == "https://example.com/s"
     assert [f["name"] for f in more["fields"]] == [f"Topic {n}" for n in range(25, 40)]
@@ -180,7 +180,7 @@ def test_a_long_title_is_clipped_and_given_in_full_below() -> None:
     title = "Taiwan and US deepen their partnership " * 10
     [body] = render_reply(Reply(title="t", items=[Item(title=title, text="Lede.")]))
     embed = body["embeds"][1]
-    assert len(embed["title"]) <= render.EMBED_TITLE_MAX
+    assert len(embed["title"]) <= EMBED_TITLE_MAX
     assert embed["title"].endswith("…")
     assert embed["description"] == title.strip() + "\n\nLede."
 

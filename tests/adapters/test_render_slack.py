@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.slack import render
 from bot.adapters.slack.render import render_digest, render_reply
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.payload_tools import ZWSP
 from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
 from tests.adapters.slack_checks import POST, SLACK, problems, unescape
+from tests.fakes.slack import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX
 
 
 def header(text: str) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def test_a_long_title_is_clipped_in_the_header_and_given_in_full_below() -> None
     title = "Taiwan and US deepen their strategic technology partnership " * 4
     [body] = render_reply(Reply(title=title, text="Intro."))
     head, first = body["blocks"][:2]
-    assert len(head["text"]["text"]) <= render.HEADER_TEXT_MAX
+    assert len(head["text"]["text"]) <= HEADER_TEXT_MAX
     assert head["text"]["text"].endswith("…")
     assert first["text"]["text"] == title.strip() + "\n\nIntro."
 
@@ -196,7 +196,7 @@ def test_more_than_fifty_blocks_continue_in_a_message_that_says_what_it_continue
     parts = [Part(title=f"Topic {n}", text=f"Text {n}.") for n in range(60)]
     reply = Reply(title="Digest", items=[Item(title="Story", parts=parts)], footer="newsbot")
     first, second = render_reply(reply)
-    assert len(first["blocks"]) == render.MESSAGE_BLOCKS_MAX - 1  # room kept for the footer
+    assert len(first["blocks"]) == MESSAGE_BLOCKS_MAX - 1  # room kept for the footer
     assert second["blocks"][0] == context("Story (cont.)")
     assert second["blocks"][-1] == context("newsbot")
     assert context("newsbot") not in first["blocks"]
@@ -208,7 +208,7 @@ def test_a_message_that_opens_with_a_new_story_has_no_divider_on_top() -> None:
     # header, divider, title and 47 parts fill the first message exactly
     full = Item(title="A", parts=[Part(title=f"Topic {n}", text="x") for n in range(47)])
     first, second = render_reply(Reply(title="t", items=[full, Item(title="B", text="y")]))
-    assert len(first["blocks"]) == render.MESSAGE_BLOCKS_MAX
+    assert len(first["blocks"]) == MESSAGE_BLOCKS_MAX
     assert second["blocks"] == [section("*B*"), section("y")]
 
 

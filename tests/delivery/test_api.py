@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,7 +34,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @asynccontextmanager
 async def served(s: Stack, **settings: object) -> AsyncIterator[str]:
-    api = ApiSettings(token=SecretStr(TOKEN), **settings)  # type: ignore[arg-type]
+    api = ApiSettings(**{"token": SecretStr(TOKEN), **settings})  # type: ignore[arg-type]
 
     server = ApiServer(IngestApi(s.service, api, metrics=s.metrics, health=s.ticker.health), "127.0.0.1", 0)
     await server.start()
@@ -78,6 +79,22 @@ async def test_requests_without_the_token_are_refused(database_url: str) -> None
         assert await s.service.archive.count_stories() == 0
 
 
+async def test_without_a_configured_token_the_api_is_disabled_and_stores_nothing(database_url: str) -> None:
+    clock = FakeClock(START)
+    for token in (None, SecretStr("")):
+        async with (
+            stack(database_url, clock) as s,
+            served(s, token=token) as base,
+            aiohttp.ClientSession() as http,
+        ):
+            # An empty bearer would match an empty token: the disabled API must not compare at all.
+            for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"}, AUTH):
+                async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=headers) as r:
+                    assert r.status == 401, (token, headers)
+                    assert (await r.json())["error"] == "the ingest API is disabled: set NEWSBOT_API__TOKEN"
+            assert await s.service.archive.count_stories() == 0
+
+
 async def test_bodies_over_the_limit_get_413(database_url: str) -> None:
     clock = FakeClock(START)
     async with (
@@ -107,6 +124,11 @@ async def test_invalid_summaries_get_422_with_field_paths_and_nothing_is_stored(
         async with http.post(f"{base}/api/v1/summaries", json=[STORY, bad], headers=AUTH) as r:
             assert r.status == 422
             problems = (await r.json())["errors"][0]["problems"]
+            said = await r.json()
+        assert said["error"] == "the body holds invalid summaries; nothing was stored"
+        assert [e["where"] for e in said["errors"]] == [
+            "body[1]"
+        ]  # the second summary, where the client sent it
         assert any(p.startswith("published:") for p in problems)
         assert any(p.startswith("topics.0.title:") for p in problems)
         async with http.post(
@@ -194,3 +216,172 @@ async def test_healthz_and_metrics(database_url: str) -> None:
         assert "newsbot_send_seconds_bucket" in text
         assert "newsbot_last_tick_timestamp_seconds" in text
         assert 'newsbot_ingested_summaries_total{outcome="created"} 1.0' in text
+
+
+# -- what a client is told, one request at a time (SQLite only: the database is not the point here) ----
+
+
+def _sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'newsbot.db'}"
+
+
+async def test_a_refused_request_says_how_to_authenticate(tmp_path: Path) -> None:
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.post(f"{base}/api/v1/summaries", json=STORY) as r:
+            assert r.status == 401
+            assert r.headers["WWW-Authenticate"] == 'Bearer realm="newsbot"'
+            assert (await r.json()) == {"error": "missing or wrong bearer token (Authorization: Bearer …)"}
+        async with http.post(
+            f"{base}/api/v1/summaries", json=STORY, headers={"Authorization": f"bearer  {TOKEN} "}
+        ) as r:
+            assert r.status == 201  # the scheme is case-insensitive and the token's spaces are not part of it
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "application/yaml",
+        "application/x-yaml",
+        "text/yaml",
+        "text/x-yaml",
+        "text/plain",
+        "application/octet-stream",
+    ],
+)
+async def test_yaml_is_read_under_every_yaml_media_type_and_as_plain_bytes(tmp_path: Path, kind: str) -> None:
+    body = "id: y1\nheadline: A YAML story\ntopics:\n  - title: AI\n    text: Models.\n    tags: [ai]\n"
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/api/v1/summaries", data=body, headers={**AUTH, "Content-Type": kind}) as r,
+    ):
+        assert r.status == 201, await r.text()
+        assert (await r.json())["results"] == [{"id": "y1", "outcome": "created"}]
+
+
+async def test_json_with_a_suffix_type_and_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    data = b"\xef\xbb\xbf" + json.dumps(STORY).encode()
+    headers = {**AUTH, "Content-Type": "application/vnd.newsbot+json"}
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/api/v1/summaries", data=data, headers=headers) as r,
+    ):
+        assert r.status == 201, await r.text()
+
+
+async def test_other_media_types_get_415_naming_what_to_send(tmp_path: Path) -> None:
+    headers = {**AUTH, "Content-Type": "text/html"}
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.post(f"{base}/api/v1/summaries", data="<p>hi</p>", headers=headers) as r:
+            assert r.status == 415
+            assert (await r.json()) == {
+                "error": "send JSON (application/json) or YAML (application/yaml), not text/html"
+            }
+        assert await s.service.archive.count_stories() == 0
+
+
+async def test_a_body_that_is_not_utf8_gets_422_naming_the_byte(tmp_path: Path) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s) as base,
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/api/v1/summaries", data=b'{"id": "\xff"}', headers=headers) as r,
+    ):
+        assert r.status == 422
+        assert (await r.json()) == {
+            "error": "the body is not UTF-8 text",
+            "errors": [{"where": "body", "problems": ["byte 8"]}],
+        }
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    async with (
+        stack(_sqlite(tmp_path), FakeClock(START)) as s,
+        served(s, max_body_bytes=1000) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.post(f"{base}/api/v1/summaries", data=b"x" * 1001, headers=AUTH) as r:
+            assert r.status == 413
+            assert (await r.json()) == {"error": "the body is larger than 1000 bytes"}
+        async with http.post(f"{base}/api/v1/summaries", data=b"x" * 1000, headers=AUTH) as r:
+            assert r.status == 422  # exactly the limit is read (and then found invalid)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for _ in range(20):
+                yield b"x" * 100
+
+        async with http.post(f"{base}/api/v1/summaries", data=stream(), headers=AUTH) as r:
+            assert r.status == 413
+            assert (await r.json()) == {"error": "the body is larger than 1000 bytes"}
+
+
+async def test_unknown_tags_are_reported_and_only_a_change_wakes_the_sender(tmp_path: Path) -> None:
+    story = {**STORY, "topics": [{"title": "Drones", "text": "Parts.", "tags": ["drones", "zeppelins"]}]}
+    woken: list[int] = []
+    async with stack(_sqlite(tmp_path), FakeClock(START)) as s, aiohttp.ClientSession() as http:
+        api = IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN)), on_ingested=lambda: woken.append(1))
+        server = ApiServer(api, "127.0.0.1", 0)
+        await server.start()
+        base = f"http://127.0.0.1:{server.port}"
+        try:
+            async with http.post(f"{base}/api/v1/summaries", json=story, headers=AUTH) as r:
+                assert (await r.json())["unknown_tags"] == {"drone-rules": ["zeppelins"]}
+            assert woken == [1]
+            async with http.post(f"{base}/api/v1/summaries", json=story, headers=AUTH) as r:
+                assert r.status == 200
+            assert woken == [1]  # nothing changed: no wake-up
+            async with http.get(f"{base}/metrics") as r:
+                text = await r.text()
+            assert 'newsbot_ingested_summaries_total{outcome="created"} 1.0' in text
+            assert 'newsbot_ingested_summaries_total{outcome="unchanged"} 1.0' in text
+            async with http.post(f"{base}/api/v1/summaries", json={"id": "x"}, headers=AUTH) as r:
+                assert r.status == 422
+            async with http.get(f"{base}/metrics") as r:
+                assert 'newsbot_ingested_summaries_total{outcome="invalid"} 1.0' in await r.text()
+                assert r.headers["Content-Type"].startswith("text/plain")
+        finally:
+            await server.stop()
+            await server.stop()  # stopping twice is harmless
+        with pytest.raises(aiohttp.ClientConnectionError):  # and a stopped server answers nobody
+            async with http.get(f"{base}/healthz"):
+                pass
+        await ApiServer(api, "127.0.0.1", 0).stop()  # nor is stopping one that never started
+
+
+async def test_healthz_says_ok_without_a_probe_and_503_with_the_reason_when_the_probe_fails(
+    tmp_path: Path,
+) -> None:
+    async def broken() -> dict[str, object]:
+        raise OSError("database unreachable")
+
+    async def ticked() -> dict[str, object]:
+        return {"last_tick": START}  # not JSON by itself: shown as text
+
+    async with stack(_sqlite(tmp_path), FakeClock(START)) as s, aiohttp.ClientSession() as http:
+        for health, status, said in (
+            (None, 200, {"status": "ok"}),
+            (broken, 503, {"status": "unavailable", "error": "database unreachable"}),
+            (ticked, 200, {"status": "ok", "last_tick": "2026-05-01 07:00:00+00:00"}),
+        ):
+            server = ApiServer(
+                IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN)), health=health), "127.0.0.1", 0
+            )
+            await server.start()
+            try:
+                async with http.get(f"http://127.0.0.1:{server.port}/healthz") as r:
+                    assert r.status == status
+                    assert await r.json() == said
+            finally:
+                await server.stop()

@@ -124,42 +124,40 @@ async def _run_two_bots(pg_url: str, tmp: Path, *, kill_one: bool) -> None:
             assert {r.status for r in rows} == {"sent"}, [
                 (r.id, r.status, r.last_error) for r in rows if r.status != "sent"
             ]
+            all_nonces = {nonce_for(f"{r.id}:0") for r in await outbox.find(limit=10_000)}
             for key, cron, tz in _channels():
                 mine = [r for r in rows if r.key == key]
                 slots = sorted(r.slot_at for r in mine if r.slot_at is not None)
                 assert slots == expected[key.channel], f"{key.channel} {cron} {tz}: gaps or extras"
                 nonces = {nonce_for(f"{r.id}:0") for r in mine}
-                messages = [m for m in fake.channel_messages.get(key.channel, []) if m["nonce"] in nonces]
+                # What the channel shows: every message in it belongs to one outbox row (none is stray),
+                # and those of the checked slots are one per slot.
+                everything = fake.channel_messages.get(key.channel, [])
+                assert {m["nonce"] for m in everything} <= all_nonces, f"{key.channel}: a stray message"
+                messages = [m for m in everything if m["nonce"] in nonces]
                 assert len(messages) == len(expected[key.channel]), f"{key.channel}: duplicates or gaps"
+                assert len({m["nonce"] for m in everything}) == len(everything)
                 assert sorted(m["id"] for m in messages) == sorted(r.message_ids[0] for r in mine)
+                assert all("Nothing new" in json.dumps(m["embeds"]) for m in messages), messages[0]
+                # What was sent: raw POSTs, one nonce per slot. A POST repeats a nonce only when the killed
+                # process posted and died before recording it; Discord (and the fake) then answer with
+                # the first message, which the count of created messages above confirms.
+                posted = fake.requests_to("POST", rf"/channels/{key.channel}/messages$")
+                posted = [p for p in posted if p.json["nonce"] in nonces]
+                assert {p.json["nonce"] for p in posted} == nonces
+                assert len(posted) <= len(nonces) + 1, (
+                    f"{key.channel}: {len(posted)} POSTs for {len(nonces)} slots"
+                )
     finally:
         await engine.dispose()
 
 
-async def test_two_processes_post_every_slot_exactly_once(pg_url: str, tmp_path: Path) -> None:
-    await _run_two_bots(pg_url, tmp_path, kill_one=False)
-
-
-async def test_one_process_killed_midway_loses_and_repeats_nothing(pg_url: str, tmp_path: Path) -> None:
+async def test_two_processes_one_killed_midway_post_every_slot_exactly_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # One run covers both claims (the two bots share the work; the survivor takes over the killed one's
+    # leases): two separate runs of this slow test checked nothing the other did not.
     await _run_two_bots(pg_url, tmp_path, kill_one=True)
-
-
-async def test_sqlite_refuses_a_second_process(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'newsbot.db'}"
-    async with FakeDiscord() as fake:
-        env = _env(url, fake.api_base, f"{FAKE_START.isoformat()}@{time.time()}@1", tmp_path)
-        first = await _spawn(env)
-        try:
-            second = await start_module("tests.delivery.engine_proc", env=env)
-            _, err = await asyncio.wait_for(second.communicate(), timeout=30)
-            assert second.returncode == 3
-            message = err.decode()
-            assert "another newsbot is already running" in message
-            assert "newsbot.db" in message
-            assert f"pid {first.pid}" in message
-        finally:
-            await stop_process(first)
-    assert first.returncode == 0
 
 
 def test_the_scaled_clock_waits_for_its_epoch_then_runs_faster(tmp_path: Path) -> None:

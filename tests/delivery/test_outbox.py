@@ -23,7 +23,8 @@ async def test_a_due_schedule_posts_one_digest_per_slot(database_url: str) -> No
         assert s.senders["discord"].posts == []  # not due yet
         clock.set(START + timedelta(hours=1, seconds=3))
         await s.run_until_quiet()
-        await s.run_until_quiet()  # a second tick of the same slot adds nothing
+        clock.advance(minutes=30)  # ticks later in the same slot's hour owe nothing more
+        await s.run_until_quiet()
         sender = s.senders["discord"]
         assert [p.channel for p in sender.posts] == ["c1"]
         assert "Chips news" in str(sender.posts[0].body)
@@ -123,9 +124,13 @@ async def test_berlin_0230_daily_posts_once_per_local_day_across_2026_dst_change
                 clock.advance(minutes=15)
                 await s.run_until_quiet()
             rows = await s.outbox.find(channel=key.channel)
-            days = sorted(r.dedupe_key.split(":", 4)[4][:10] for r in rows)
-            assert days == [(first + timedelta(days=d)).date().isoformat() for d in range(1, 5)]
-            assert len(s.senders["discord"].keys(key.channel)) == 4
+            expected = []
+            for d in range(1, 5):
+                day = (first + timedelta(days=d)).date().isoformat()
+                wall = "03:30" if day == "2026-03-29" else "02:30"  # 02:30 does not exist that night
+                expected.append(f"digest:discord:g1:{key.channel}:{day}T{wall}")
+            assert sorted(r.dedupe_key for r in rows) == expected
+            assert len(s.senders["discord"].keys(key.channel)) == 4  # one post per local day
 
 
 async def test_a_story_alerts_each_following_channel_once_and_a_revision_does_not_alert_again(

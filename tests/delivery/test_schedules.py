@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -41,8 +42,14 @@ def test_berlin_0230_daily_posts_once_per_local_day_across_both_2026_dst_changes
         (datetime(2026, 10, 22, tzinfo=UTC), datetime(2026, 10, 29, tzinfo=UTC)),
     ):
         keys = _run_ticks("30 2 * * *", BERLIN, first, last, timedelta(minutes=5))
-        days = [k.split(":", 4)[4][:10] for k in keys]
-        assert days == [(first + timedelta(days=d)).date().isoformat() for d in range((last - first).days)]
+        expected = []
+        for d in range((last - first).days):
+            day = (first + timedelta(days=d)).date()
+            # 02:30 does not exist on 29 March: the slot fires at 03:30, right after the jump.
+            expected.append(
+                f"digest:discord:g1:c1:{day.isoformat()}T{'03' if day.isoformat() == '2026-03-29' else '02'}:30"
+            )
+        assert keys == expected
 
 
 def test_spring_gap_slot_fires_when_the_clock_jumps_over_it() -> None:
@@ -68,8 +75,7 @@ def test_hourly_schedule_has_one_slot_for_the_repeated_autumn_hour() -> None:
         datetime(2026, 10, 25, 4, tzinfo=UTC),
         timedelta(minutes=1),
     )
-    hours = [k.split(":", 4)[4][11:13] for k in keys]
-    assert hours == ["01", "02", "03", "04", "05"]
+    assert keys == [f"digest:discord:g1:c1:2026-10-25T{hour}:00" for hour in ("01", "02", "03", "04", "05")]
 
 
 def test_downtime_longer_than_the_grace_yields_one_catch_up_digest() -> None:
@@ -125,3 +131,59 @@ def test_slots_strictly_increase_and_keys_never_repeat(zone: str, cron: str, sta
         slot = nxt
         labels.append(slot_label(slot, zone))
     assert len(labels) == len(set(labels))
+
+
+def _offset_changes(zone: str, year: int) -> list[datetime]:
+    """Return the UTC hours in `year` during which `zone`'s offset from UTC changes (its DST changes)."""
+    tz = ZoneInfo(zone)
+    hour = datetime(year, 1, 1, tzinfo=UTC)
+    changes = []
+    while hour.year == year:
+        if hour.astimezone(tz).utcoffset() != (hour + timedelta(hours=1)).astimezone(tz).utcoffset():
+            changes.append(hour)
+        hour += timedelta(hours=1)
+    return changes
+
+
+DST_ZONES = [BERLIN, "America/New_York", "America/Santiago", "Australia/Lord_Howe", "Australia/Sydney"]
+DST_CHANGES_2026 = {zone: _offset_changes(zone, 2026) for zone in DST_ZONES}
+
+
+def test_every_zone_in_the_property_test_changes_its_clock_twice_in_2026() -> None:
+    assert all(len(changes) == 2 for changes in DST_CHANGES_2026.values()), DST_CHANGES_2026
+
+
+@st.composite
+def _runs_across_a_dst_change(draw: st.DrawFn) -> tuple[str, str, datetime, datetime]:
+    """Draw a zone, a cron and a start one to two days before one of the zone's 2026 clock changes."""
+    zone = draw(st.sampled_from(DST_ZONES))
+    change = draw(st.sampled_from(DST_CHANGES_2026[zone]))  # spring and autumn both drawn, in every zone
+    # More than a day before, so even a daily cron has a slot on each side of the change.
+    before = draw(st.integers(min_value=25 * 60, max_value=48 * 60)) * timedelta(minutes=1)
+    cron = draw(st.sampled_from(["30 2 * * *", "0 * * * *", "*/20 * * * *", "15 1 * * *", "0 3 * * *"]))
+    return zone, cron, change - before, change
+
+
+@settings(max_examples=80, deadline=None)
+@given(run=_runs_across_a_dst_change())
+def test_across_every_2026_dst_change_each_key_is_the_slots_local_wall_clock_minute(
+    run: tuple[str, str, datetime, datetime],
+) -> None:
+    zone, cron, start, change = run
+    slots, slot = [], start
+    while slot < change + timedelta(days=2):
+        nxt = RULES.next_fire(cron, zone, slot)
+        assert nxt > slot
+        slots.append(slot := nxt)
+    assert slots[0] <= change, "no slot before the clock change"
+    assert slots[-1] > change + timedelta(hours=1), "no slot after the clock change"
+    keys = [digest_key(KEY, s, zone) for s in slots]
+    local = [s.astimezone(ZoneInfo(zone)) for s in slots]
+    assert keys == [f"digest:discord:g1:c1:{t:%Y-%m-%dT%H:%M}" for t in local]
+    # A key repeats only for the two passes of a repeated (autumn) hour, which must stay one post.
+    for (a, ka), (b, kb) in zip(
+        zip(slots, keys, strict=True), zip(slots[1:], keys[1:], strict=True), strict=False
+    ):
+        if ka == kb:
+            assert b - a <= timedelta(hours=1)
+            assert a.astimezone(ZoneInfo(zone)).fold != b.astimezone(ZoneInfo(zone)).fold

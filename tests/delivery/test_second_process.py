@@ -21,6 +21,8 @@ async def test_a_second_newsbot_run_on_the_same_sqlite_file_is_refused(tmp_path:
             assert second.returncode == 2
             message = (out + err).decode()
             assert "another newsbot is already running on" in message
+            assert "newsbot.db" in message  # which file, and who holds it
+            assert f"pid {first.pid}" in message
             assert "Traceback" not in message
             assert first.returncode is None  # the first bot is untouched
         finally:

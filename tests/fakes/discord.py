@@ -5,7 +5,14 @@ then dispatch interactions with `await fake.interact(payload)` and assert on `fa
 
 Channel posts (POST /channels/{id}/messages) behave like Discord's: a global limit per second, a per-channel
 bucket with real `X-RateLimit-*` headers and 429 bodies, `nonce` + `enforce_nonce` deduplication, and
-failures that tests can inject per channel. Time comes from `clock`, so tests can move it without sleeping.
+failures that tests can inject per channel (a 429 from Discord carries `Via`; Cloudflare's does not).
+Every message body (channel posts, webhooks, interaction answers and edits) is held to Discord's documented
+limits and refused with 50035 Invalid Form Body like Discord does, so a renderer that overflows fails here
+and not only in production. An interaction's first answer must arrive within 3 s of its dispatch or the
+token is unknown (10062). Time comes from `clock`, so tests can move it without sleeping.
+
+The limits are this fake's own constants, copied from Discord's documentation and never imported from
+`bot/`: a wrong constant in the code under test must not make the fake agree with it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,32 @@ LOADING = 1 << 7
 CHANNEL_BUCKET = "8d9c4b2f1a3e6d7c"  # Discord returns one opaque hash per route; channels share it
 RATE_LIMITED = "You are being rate limited."
 
+# https://discord.com/developers/docs/resources/message#create-message (jsonparams) and
+# https://discord.com/developers/docs/resources/message#embed-object-embed-limits
+CONTENT_MAX = 2000
+EMBEDS_MAX = 10
+EMBED_TITLE_MAX = 256
+EMBED_DESCRIPTION_MAX = 4096
+EMBED_FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_TEXT_MAX = 2048
+AUTHOR_NAME_MAX = 256
+EMBEDS_TOTAL_MAX = 6000  # title + description + field names and values + footer + author, all embeds
+NONCE_MAX = 25  # a string nonce; https://discord.com/developers/docs/resources/message#create-message
+# The create-message JSON parameters Discord documents. Discord ignores some unknown keys, but a key
+# newsbot does not mean to send is a bug either way, so the fake refuses it as an invalid form body.
+MESSAGE_FIELDS = frozenset(
+    {
+        "content", "nonce", "tts", "embeds", "allowed_mentions", "message_reference", "components",
+        "sticker_ids", "files", "payload_json", "attachments", "flags", "enforce_nonce", "poll",
+    }
+)  # fmt: skip
+# https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction:
+# the first response within 3 seconds, follow-ups with the token for 15 minutes.
+INTERACTION_DEADLINE = 3.0
+INTERACTION_TOKEN_TTL = 15 * 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
@@ -68,6 +101,7 @@ class _Failure:
     times: int
     retry_after: float = 1.0
     is_global: bool = False
+    cloudflare: bool = False
 
 
 @dataclass(slots=True)
@@ -108,6 +142,8 @@ class FakeDiscord:
         self.nonce_ttl = nonce_ttl
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.requests: list[Recorded] = []
+        self.refused: list[tuple[dict[str, Any], dict[str, tuple[str, str]]]] = []  # bodies given 50035
+        self.late_callbacks: list[Recorded] = []  # interaction answers that came after the 3 s deadline
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.channel_messages: dict[str, list[dict[str, Any]]] = {}
@@ -199,10 +235,14 @@ class FakeDiscord:
         times: int = 1,
         retry_after: float = 1.23,
         is_global: bool = False,
+        cloudflare: bool = False,
     ) -> None:
-        """Make the next `times` posts to `channel` answer `status` (429 with `retry_after`)."""
+        """Make the next `times` posts to `channel` answer `status` (429 with `retry_after`).
+
+        With `cloudflare` the 429 is Cloudflare's IP ban: an HTML page without Discord's `Via` header.
+        """
         self._failures.setdefault(str(channel), deque()).append(
-            _Failure(status, times, retry_after, is_global)
+            _Failure(status, times, retry_after, is_global, cloudflare)
         )
 
     def fail_webhook(
@@ -233,7 +273,7 @@ class FakeDiscord:
     def send_interaction(self, payload: dict[str, Any]) -> asyncio.Future[Recorded]:
         """Dispatch INTERACTION_CREATE; the future resolves with the interaction's callback request."""
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._interactions[payload["token"]] = _Interaction(payload, time.perf_counter(), future)
+        self._interactions[payload["token"]] = _Interaction(payload, self.clock(), future)
         asyncio.get_running_loop().create_task(self.dispatch("INTERACTION_CREATE", payload))
         return future
 
@@ -561,14 +601,21 @@ class FakeDiscord:
         state = self._interactions.get(token)
         if state is None or state.payload["id"] != request.match_info["id"]:
             return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+        late = self.clock() - state.sent_at > INTERACTION_DEADLINE
+        if late:
+            self.late_callbacks.append(rec)
+        if late and not any(r.path.endswith("/callback") for r in state.responses):
+            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
         if any(r.path.endswith("/callback") for r in state.responses):
             return _json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
-        state.responses.append(rec)
-        if not state.answered.done():
-            state.answered.set_result(rec)
         body = rec.json if isinstance(rec.json, dict) else {}
         kind = body.get("type")
         data = body.get("data") or {}
+        if kind in (4, 7) and (invalid := self._invalid_body(data, interaction=True)) is not None:
+            return invalid
+        state.responses.append(rec)
+        if not state.answered.done():
+            state.answered.set_result(rec)
         flags = int(data.get("flags") or 0)
         interaction: dict[str, Any] = {"id": state.payload["id"], "type": state.payload["type"]}
         resource: dict[str, Any] | None = None
@@ -614,11 +661,15 @@ class FakeDiscord:
         body = rec.json if isinstance(rec.json, dict) else {}
         state = self._interactions.get(token)
         if state is not None:
+            if (refused := self._token_refused(state)) is not None:
+                return refused
             state.responses.append(rec)
         elif (forced := self._take_failure(f"webhook:{request.match_info['app']}")) is not None:
             return self._forced(forced)
         if not (body.get("content") or body.get("embeds") or body.get("components")):
             return _json({"message": "Cannot send an empty message", "code": 50006}, status=400)
+        if (invalid := self._invalid_body(body, webhook=True)) is not None:
+            return invalid
         channel = str(state.payload.get("channel_id")) if state else "webhook-" + request.match_info["app"]
         message = self.message(channel, body, webhook_id=request.match_info["app"])
         self._webhook_messages[f"{token}/{message['id']}"] = message
@@ -637,11 +688,15 @@ class FakeDiscord:
         rec: Recorded = request[RECORDED]
         token = request.match_info["token"]
         if (state := self._interactions.get(token)) is not None:
+            if (refused := self._token_refused(state)) is not None:
+                return refused
             state.responses.append(rec)
         key = f"{token}/{request.match_info['message']}"
         if key not in self._webhook_messages:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         body = rec.json if isinstance(rec.json, dict) else {}
+        if (invalid := self._invalid_body(body, webhook=True)) is not None:
+            return invalid
         message = self._webhook_messages[key]
         if "embeds" in body:
             message["embeds"] = [{**e, "type": "rich"} for e in body["embeds"] or []]
@@ -683,6 +738,8 @@ class FakeDiscord:
             return _json(
                 {"message": "Cannot send an empty message", "code": 50006}, status=400, headers=headers
             )
+        if (invalid := self._invalid_body(body)) is not None:
+            return invalid
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
             seen = self._nonces.get((channel, str(nonce)))
@@ -693,6 +750,30 @@ class FakeDiscord:
             self._nonces[(channel, str(nonce))] = _Sent(message, now)
         self.channel_messages.setdefault(channel, []).append(message)
         return _json(message, headers=headers)
+
+    def _token_refused(self, state: _Interaction) -> web.Response | None:
+        """Refuse a follow-up or edit the way Discord does before the answer, or once the token expired."""
+        if not any(r.path.endswith("/callback") for r in state.responses):
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        if self.clock() - state.sent_at > INTERACTION_TOKEN_TTL:
+            return _json({"message": "Invalid Webhook Token", "code": 50027}, status=401)
+        return None
+
+    def _invalid_body(
+        self, body: dict[str, Any], *, webhook: bool = False, interaction: bool = False
+    ) -> web.Response | None:
+        """Answer 50035 Invalid Form Body, with Discord's per-field errors, when `body` breaks a limit."""
+        errors = body_errors(body, webhook=webhook, interaction=interaction)
+        if not errors:
+            return None
+        self.refused.append((body, errors))
+        tree: dict[str, Any] = {}
+        for path, (code, text) in errors.items():
+            node = tree
+            for part in path.split("."):
+                node = node.setdefault(part, {})
+            node["_errors"] = [{"code": code, "message": text}]
+        return _json({"message": "Invalid Form Body", "code": 50035, "errors": tree}, status=400)
 
     def _take_failure(self, key: str) -> _Failure | None:
         failures = self._failures.get(key)
@@ -705,6 +786,14 @@ class FakeDiscord:
         return failure
 
     def _forced(self, failure: _Failure) -> web.Response:
+        if failure.status == 429 and failure.cloudflare:
+            # https://discord.com/developers/docs/topics/rate-limits#invalid-request-limit-aka-cloudflare-bans
+            return web.Response(
+                status=429,
+                text="<!DOCTYPE html><title>Access denied | discord.com used Cloudflare</title>error code: 1015",
+                content_type="text/html",
+                headers={"Retry-After": str(max(1, int(-(-failure.retry_after // 1))))},
+            )
         if failure.status == 429:
             return self._too_many(failure.retry_after, is_global=failure.is_global)
         known = {
@@ -831,6 +920,65 @@ def _guild(guild_id: int) -> dict[str, Any]:
         "premium_tier": 0,
         "system_channel_flags": 0,
     }
+
+
+def _too_long(limit: int) -> tuple[str, str]:
+    return "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+
+
+# Keys an incoming webhook or interaction answer takes besides a create-message body's.
+_WEBHOOK_FIELDS = frozenset({"username", "avatar_url", "thread_name", "applied_tags", "thread_id"})
+
+
+def body_errors(
+    body: dict[str, Any], *, webhook: bool = False, interaction: bool = False
+) -> dict[str, tuple[str, str]]:
+    """Return Discord's complaints about a message body, keyed by the dotted path of the bad field."""
+    errors: dict[str, tuple[str, str]] = {}
+    allowed = MESSAGE_FIELDS | (_WEBHOOK_FIELDS if webhook else frozenset())
+    if interaction:
+        allowed = allowed - {"nonce", "enforce_nonce", "message_reference", "sticker_ids"}
+    for key in sorted(set(body) - allowed):
+        errors[key] = ("UNKNOWN_FIELD", f"Unknown field {key!r}.")
+    content = body.get("content")
+    if isinstance(content, str) and len(content) > CONTENT_MAX:
+        errors["content"] = _too_long(CONTENT_MAX)
+    nonce = body.get("nonce")
+    if isinstance(nonce, str) and len(nonce) > NONCE_MAX:
+        errors["nonce"] = _too_long(NONCE_MAX)
+    embeds = body.get("embeds") or []
+    if len(embeds) > EMBEDS_MAX:
+        errors["embeds"] = ("BASE_TYPE_MAX_LENGTH", f"Must be {EMBEDS_MAX} or fewer in length.")
+    total = 0
+    for i, embed in enumerate(embeds):
+        where = f"embeds.{i}"
+        texts = {
+            "title": (str(embed.get("title") or ""), EMBED_TITLE_MAX),
+            "description": (str(embed.get("description") or ""), EMBED_DESCRIPTION_MAX),
+            "footer.text": (str((embed.get("footer") or {}).get("text") or ""), FOOTER_TEXT_MAX),
+            "author.name": (str((embed.get("author") or {}).get("name") or ""), AUTHOR_NAME_MAX),
+        }
+        for name, (text, limit) in texts.items():
+            total += len(text)
+            if len(text) > limit:
+                errors[f"{where}.{name}"] = _too_long(limit)
+        fields = embed.get("fields") or []
+        if len(fields) > EMBED_FIELDS_MAX:
+            errors[f"{where}.fields"] = _too_long(EMBED_FIELDS_MAX)
+        for j, f in enumerate(fields):
+            name, value = str(f.get("name") or ""), str(f.get("value") or "")
+            total += len(name) + len(value)
+            for part, text, limit in (("name", name, FIELD_NAME_MAX), ("value", value, FIELD_VALUE_MAX)):
+                if not text:
+                    errors[f"{where}.fields.{j}.{part}"] = ("BASE_TYPE_REQUIRED", "This field is required")
+                elif len(text) > limit:
+                    errors[f"{where}.fields.{j}.{part}"] = _too_long(limit)
+    if total > EMBEDS_TOTAL_MAX:
+        errors["embeds"] = (
+            "MAX_EMBED_SIZE_EXCEEDED",
+            f"Embed size exceeds maximum size of {EMBEDS_TOTAL_MAX}",
+        )
+    return errors
 
 
 def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

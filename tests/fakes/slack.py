@@ -3,6 +3,12 @@
 Serves aiohttp on 127.0.0.1 port 0 and records every request, so tests assert on exactly what the
 real slack_sdk / slack-bolt clients sent. Errors, 429s and rate limits can be injected; the rate
 limits use an injectable clock so tests advance time instead of sleeping.
+
+chat.postMessage is as strict as Slack's: block and text limits (invalid_blocks, msg_too_long),
+not_in_channel for a channel the bot was not invited to, ratelimited with Retry-After, and the
+`unfurl_links` / `unfurl_media` flags decide which links get a preview card under the message, as a
+reader would see it. The limits are this fake's own constants from Slack's documentation, never
+imported from `bot/`, so a wrong constant in the code under test cannot make the fake agree with it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hmac
 import itertools
 import json
 import math
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -26,6 +33,22 @@ BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
 APP_TOKEN = "xapp-fake-app-token-0123456789"
 TEAM_ID = "T0FAKE"
 BOT_USER = "U0BOT"
+
+# https://docs.slack.dev/reference/methods/chat.postMessage (arguments `blocks` and `text`)
+MESSAGE_BLOCKS_MAX = 50
+MESSAGE_TEXT_MAX = 40_000  # longer `text` is refused with msg_too_long
+# https://docs.slack.dev/reference/block-kit/blocks/section-block and .../header-block, .../context-block
+SECTION_TEXT_MAX = 3000
+SECTION_FIELDS_MAX = 10
+SECTION_FIELD_TEXT_MAX = 2000
+HEADER_TEXT_MAX = 150
+CONTEXT_ELEMENTS_MAX = 10
+BLOCK_ID_MAX = 255
+TEXT_OBJECT_MAX = 3000  # https://docs.slack.dev/reference/block-kit/composition-objects/text-object
+# https://docs.slack.dev/messaging/unfurling-links-in-messages: classic unfurling is the default, so a
+# link gets a preview card unless the poster passes unfurl_links=false (unfurl_media=false for media).
+MEDIA_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".mp4", ".mov", ".mp3")
+_URL = re.compile(r"https?://[^\s|>]+")
 
 
 @dataclass
@@ -47,6 +70,7 @@ class Posted:
     channel: str
     ts: str
     body: dict[str, Any]
+    previews: list[str] = field(default_factory=list)  # links shown with a preview card under the message
 
 
 @dataclass
@@ -71,6 +95,7 @@ class FakeSlack:
     tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0NEWS"})
+    not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     limits: RateLimits = field(default_factory=RateLimits)
     clock: Callable[[], float] = time.monotonic
@@ -78,6 +103,7 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
+        self.refused: list[tuple[dict[str, Any], list[str]]] = []  # bodies answered invalid_blocks
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.first_response_at: dict[str, float] = {}  # response_url id → perf_counter of its first body
         self.webhook_posts: list[dict[str, Any]] = []
@@ -138,6 +164,10 @@ class FakeSlack:
     ) -> None:
         """Make the next call of `method` (or "webhook") fail with `error` and HTTP `status`."""
         self._injected[method].append(_Injected(status, error, retry_after))
+
+    def drop_next(self, method: str) -> None:
+        """Make the next call of `method` lose its connection after the request arrived (no answer)."""
+        self._injected[method].append(_Injected(0, "dropped"))
 
     def rate_limit_next(self, method: str, retry_after: int) -> None:
         """Make the next call of `method` answer 429 with Retry-After."""
@@ -201,6 +231,9 @@ class FakeSlack:
         method = request.match_info["method"]
         call = await self._record(request, method)
         injected = self._take_injected(method)
+        if injected is not None and injected.status == 0 and request.transport is not None:
+            request.transport.close()  # the request reached Slack; the answer never reaches the client
+            return web.Response(status=500)
         if injected is not None:
             return _error(injected.error, injected.status, injected.retry_after)
         auth = call.headers.get("Authorization", "")
@@ -236,6 +269,8 @@ class FakeSlack:
 
     def _post_message(self, call: Call) -> web.Response:
         channel = str(call.params.get("channel", ""))
+        if channel in self.not_joined:
+            return _error("not_in_channel")
         if channel not in self.channels:
             return _error("channel_not_found")
         blocks = call.params.get("blocks")
@@ -243,6 +278,11 @@ class FakeSlack:
             blocks = json.loads(blocks)
         if not call.params.get("text") and not blocks:
             return _error("no_text")
+        if len(str(call.params.get("text") or "")) > MESSAGE_TEXT_MAX:
+            return _error("msg_too_long")
+        if problems := block_problems(blocks or []):
+            self.refused.append((call.params, problems))
+            return _error("invalid_blocks", messages=problems)
         wait = self._rate_wait(channel)
         if wait is not None:
             return _error("ratelimited", 429, wait)
@@ -250,7 +290,7 @@ class FakeSlack:
         body = {k: v for k, v in call.params.items() if k not in {"channel", "token"}}
         if blocks is not None:
             body["blocks"] = blocks
-        self.posted.append(Posted(channel, ts, body))
+        self.posted.append(Posted(channel, ts, body, _previews(body)))
         return _ok({"channel": channel, "ts": ts, "message": {"text": body.get("text", ""), "ts": ts}})
 
     def _rate_wait(self, channel: str) -> int | None:
@@ -311,13 +351,88 @@ def _ok(data: dict[str, Any]) -> web.Response:
     return web.json_response({"ok": True, **data})
 
 
-def _error(error: str, status: int = 200, retry_after: int | None = None) -> web.Response:
+def _error(
+    error: str, status: int = 200, retry_after: int | None = None, *, messages: list[str] | None = None
+) -> web.Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if status >= 500:
         return web.Response(
             status=status, text=f"{status} {error}", headers=headers, content_type="text/plain"
         )
-    return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+    body: dict[str, Any] = {"ok": False, "error": error}
+    if messages:
+        body["response_metadata"] = {"messages": messages}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _off(value: object) -> bool:
+    """Read a boolean argument as Slack does, whether it came as JSON or form-encoded."""
+    return value is False or str(value).lower() in {"false", "0"}
+
+
+def strings(node: object) -> list[str]:
+    """Return every string inside a JSON value, depth first."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in strings(v)]
+    return []
+
+
+def _previews(body: dict[str, Any]) -> list[str]:
+    """Return the links of a posted message that Slack would show with a preview card."""
+    urls = dict.fromkeys(u for s in strings({"text": body.get("text"), "blocks": body.get("blocks")})
+                         for u in _URL.findall(s))  # fmt: skip
+    links_off, media_off = _off(body.get("unfurl_links")), _off(body.get("unfurl_media"))
+    shown = []
+    for url in urls:
+        media = url.lower().split("?")[0].endswith(MEDIA_SUFFIXES)
+        if not (media_off if media else links_off):
+            shown.append(url)
+    return shown
+
+
+def _too_long(where: str, limit: int) -> str:
+    # The wording of Slack's invalid_blocks messages (response_metadata.messages).
+    return f"[ERROR] must be less than {limit + 1} characters [json-pointer:{where}]"
+
+
+def block_problems(blocks: list[Any]) -> list[str]:
+    """Return Slack's invalid_blocks messages for `blocks` (empty when Slack would accept them)."""
+    found: list[str] = []
+    if len(blocks) > MESSAGE_BLOCKS_MAX:
+        found.append(f"[ERROR] no more than {MESSAGE_BLOCKS_MAX} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        where = f"/blocks/{i}"
+        if not isinstance(block, dict) or "type" not in block:
+            found.append(f"[ERROR] missing required field: type [json-pointer:{where}]")
+            continue
+        if len(str(block.get("block_id", ""))) > BLOCK_ID_MAX:
+            found.append(_too_long(f"{where}/block_id", BLOCK_ID_MAX))
+        text = (block.get("text") or {}).get("text", "") if isinstance(block.get("text"), dict) else ""
+        kind = block["type"]
+        if kind == "header" and not 0 < len(text) <= HEADER_TEXT_MAX:
+            found.append(_too_long(f"{where}/text/text", HEADER_TEXT_MAX))
+        if kind == "section":
+            fields = block.get("fields") or []
+            if not text and not fields:
+                found.append(f"[ERROR] must provide text or fields [json-pointer:{where}]")
+            if len(text) > SECTION_TEXT_MAX:
+                found.append(_too_long(f"{where}/text/text", SECTION_TEXT_MAX))
+            if len(fields) > SECTION_FIELDS_MAX:
+                found.append(
+                    f"[ERROR] no more than {SECTION_FIELDS_MAX} items allowed [json-pointer:{where}/fields]"
+                )
+            for j, f in enumerate(fields):
+                if len(str(f.get("text", ""))) > SECTION_FIELD_TEXT_MAX:
+                    found.append(_too_long(f"{where}/fields/{j}/text", SECTION_FIELD_TEXT_MAX))
+        if kind == "context" and not 0 < len(block.get("elements") or []) <= CONTEXT_ELEMENTS_MAX:
+            found.append(
+                f"[ERROR] must have 1 to {CONTEXT_ELEMENTS_MAX} items [json-pointer:{where}/elements]"
+            )
+    return found
 
 
 SIGNING_SECRET = "fake-signing-secret-abcdef0123456789"

@@ -15,7 +15,7 @@ from bot.core.commands import COMMANDS
 from bot.core.ports import ChannelKey
 from tests.adapters.discord.conftest import RunBot, Running, discord_settings, ingest_copies
 from tests.adapters.payload_tools import run_checker
-from tests.fakes.discord import CHANNEL_ID, GUILD_ID, MANAGE_GUILD, Recorded
+from tests.fakes.discord import CHANNEL_ID, GUILD_ID, INTERACTION_DEADLINE, MANAGE_GUILD, Recorded
 
 EPHEMERAL = 1 << 6
 GUILDS_INTENT = 1 << 0
@@ -137,6 +137,31 @@ async def test_a_slow_command_is_deferred_then_answered_by_editing_the_original(
         assert edit.path.endswith("/messages/@original")
         assert "Drone Technology" in embed_text(edit.json)
         check_bodies(fake.responses(payload["token"]), tmp_path)
+
+
+async def test_a_command_slower_than_discords_deadline_is_deferred_before_the_token_expires(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot runs with its real defer threshold; the fake refuses any first answer after 3 s (10062),
+    # so a threshold at or past Discord's deadline leaves the user with "The application did not respond".
+    fake, app = running.fake, running.app
+    original = app.commands.run
+    release = asyncio.Event()
+
+    async def stuck_run(inv: Any) -> Any:
+        await release.wait()
+        return await original(inv)
+
+    monkeypatch.setattr(app.commands, "run", stuck_run)
+    payload = fake.slash("topic", {"query": "drones"})
+    callback = await fake.interact(payload, within=INTERACTION_DEADLINE + 5)
+    assert callback.json["type"] == 5
+    assert fake.late_callbacks == []
+    release.set()
+    await fake.wait_for(lambda: any(r.method == "PATCH" for r in fake.responses(payload["token"])))
+    edit = next(r for r in fake.responses(payload["token"]) if r.method == "PATCH")
+    assert "Drone Technology" in embed_text(edit.json)
+    assert "Something went wrong" not in embed_text(edit.json)
 
 
 async def test_a_deferred_private_answer_replaces_the_public_placeholder(
@@ -262,9 +287,12 @@ async def test_guild_dm_and_unknown_commands_are_all_answered(running: Running) 
     assert unknown.json["type"] == 4
     assert "Unknown command" in embed_text(unknown.json["data"])
 
-    for name in ("help", "digest"):
+    for name, words in (("help", "/topic"), ("digest", "Drone Technology")):
         answered = await fake.interact(fake.slash(name))
         assert answered.json["type"] == 4
+        said = embed_text(answered.json["data"])
+        assert words in said, (name, said[:200])
+        assert "Something went wrong" not in said
 
 
 async def test_bad_arguments_get_a_clear_answer(running: Running) -> None:
@@ -274,7 +302,10 @@ async def test_bad_arguments_get_a_clear_answer(running: Running) -> None:
     bad_cron = await fake.interact(
         fake.slash("schedule", {"when": "cron 99 * * * *"}, permissions=MANAGE_GUILD)
     )
-    assert bad_cron.json["data"]["embeds"]
+    said = embed_text(bad_cron.json["data"])
+    assert "is not a valid cron expression" in said
+    assert "(99) is higher than the maximum value (59)" in said
+    assert "Something went wrong" not in said
     assert int(bad_cron.json["data"]["flags"]) & EPHEMERAL
 
 

@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.discord.render import render_reply
-from bot.adapters.discord.sender import NONCE_MAX, DiscordSender, nonce_for
+from bot.adapters.discord.sender import DiscordSender, nonce_for
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
 from tests.adapters.payload_tools import hostile_replies, run_checker
 from tests.fakes.clock import ManualClock
-from tests.fakes.discord import TOKEN, FakeDiscord
+from tests.fakes.discord import (
+    EMBED_TITLE_MAX,
+    EMBEDS_TOTAL_MAX,
+    FIELD_VALUE_MAX,
+    NONCE_MAX,
+    TOKEN,
+    FakeDiscord,
+)
 
 CHANNEL = "1300000000000000009"
 BODY: dict[str, object] = {
@@ -87,6 +94,66 @@ async def test_a_429_is_reported_with_retry_after_and_the_retry_posts_once(
     assert len(posts(fake)) == 1
 
 
+async def test_a_cloudflare_429_without_via_holds_the_message_back_for_at_least_a_minute(
+    fake: FakeDiscord, sender: DiscordSender, clock: ManualClock
+) -> None:
+    fake.fail(CHANNEL, 429, retry_after=2, cloudflare=True)
+    banned = await sender.send(CHANNEL, BODY, key="outbox:cf")
+    assert isinstance(banned, RetryLater)
+    assert banned.rate_limited is True
+    assert banned.after >= 60.0  # hammering on after 2 s would extend Cloudflare's ban
+    assert "Cloudflare" in banned.reason
+    assert posts(fake) == []
+    clock.advance(banned.after)
+    assert isinstance(await sender.send(CHANNEL, BODY, key="outbox:cf"), Sent)
+    assert [m["embeds"][0]["title"] for m in posts(fake)] == ["Drone Technology"]
+
+
+async def test_a_discord_429_with_via_waits_only_what_discord_asked(
+    fake: FakeDiscord, sender: DiscordSender
+) -> None:
+    fake.fail(CHANNEL, 429, retry_after=2)
+    limited = await sender.send(CHANNEL, BODY, key="outbox:via")
+    assert isinstance(limited, RetryLater)
+    assert limited.after == pytest.approx(2.0)
+    assert "Cloudflare" not in limited.reason
+
+
+@pytest.mark.parametrize(
+    ("embed", "field"),
+    [
+        ({"title": "t" * (EMBED_TITLE_MAX + 1)}, "title"),
+        ({"title": "t", "fields": [{"name": "n", "value": "v" * (FIELD_VALUE_MAX + 1)}]}, "value"),
+        (
+            {"title": "t", "description": "d" * 4000, "footer": {"text": "f" * (EMBEDS_TOTAL_MAX - 4000)}},
+            "embeds",
+        ),
+    ],
+)
+async def test_a_body_over_a_discord_limit_is_refused_and_nothing_is_shown(
+    fake: FakeDiscord, sender: DiscordSender, embed: dict[str, object], field: str
+) -> None:
+    outcome = await sender.send(CHANNEL, {"embeds": [embed]}, key="too-big")
+    assert isinstance(outcome, Failed)
+    assert "Invalid Form Body (code 50035)" in outcome.reason
+    assert posts(fake) == []
+    [(_, errors)] = fake.refused
+    assert any(path.endswith(field) for path in errors)
+
+
+async def test_the_fake_refuses_long_nonces_and_unknown_fields(fake: FakeDiscord) -> None:
+    import aiohttp
+
+    url = f"{fake.api_base}/channels/{CHANNEL}/messages"
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    async with aiohttp.ClientSession() as session:
+        for body in ({**BODY, "nonce": "n" * (NONCE_MAX + 1)}, {**BODY, "link_names": True}):
+            async with session.post(url, json=body, headers=auth) as response:
+                assert response.status == 400
+                assert (await response.json())["code"] == 50035
+    assert posts(fake) == []
+
+
 async def test_the_channel_bucket_limits_posts_and_its_headers_are_exposed(
     fake: FakeDiscord, sender: DiscordSender, clock: ManualClock
 ) -> None:
@@ -111,7 +178,8 @@ async def test_the_channel_bucket_limits_posts_and_its_headers_are_exposed(
     assert len(posts(fake)) == 6
 
 
-async def test_the_429_body_and_headers_are_discords(fake: FakeDiscord, clock: ManualClock) -> None:
+async def test_the_fakes_429_body_and_headers_are_discords(fake: FakeDiscord, clock: ManualClock) -> None:
+    # About the fake, not the sender: the sender tests above rely on this 429 being Discord's.
     import aiohttp
 
     fake.fail(CHANNEL, 429, retry_after=1.23)

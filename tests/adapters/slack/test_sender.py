@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.render import render_reply
 from bot.adapters.slack.sender import SlackSender
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
 from tests.adapters.slack.conftest import FakeClock
-from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+from tests.fakes.slack import (
+    BOT_TOKEN,
+    HEADER_TEXT_MAX,
+    MESSAGE_BLOCKS_MAX,
+    SECTION_TEXT_MAX,
+    FakeSlack,
+    RateLimits,
+)
 
 BODY = render_reply(
     Reply(title="Drones", items=[Item(title="Drone Technology", text="Certification <!channel>")])
@@ -39,6 +49,113 @@ async def test_posts_blocks_fallback_text_and_the_delivery_key(slack: FakeSlack)
     assert call.headers["Authorization"] == f"Bearer {BOT_TOKEN}"
 
 
+async def test_links_in_a_posted_digest_get_no_preview_cards(slack: FakeSlack) -> None:
+    reply = Reply(
+        title="Drones",
+        items=[Item(title="Drone Technology", text="Certification", url="https://example.com/drones.png")],
+    )
+    [body] = render_reply(reply)
+    assert isinstance(await sender(slack).send("C0NEWS", dict(body), key="k"), Sent)
+
+    [posted] = slack.posted
+    assert "https://example.com/drones.png" in json.dumps(posted.body["blocks"])
+    assert posted.previews == []  # what a reader sees: the digest, not a wall of link previews
+    [call] = slack.calls_to("chat.postMessage")
+    assert call.params["unfurl_links"] is False
+    assert call.params["unfurl_media"] is False
+
+
+async def test_the_fake_unfurls_links_and_media_unless_told_not_to(slack: FakeSlack) -> None:
+    text = "see https://example.com/a and https://example.com/b.png"
+    out = sender(slack)
+    for flags in ({}, {"unfurl_links": False}, {"unfurl_media": False}):
+        assert isinstance(await out.send("C0NEWS", {"text": text, **flags}, key="k"), Sent)
+    assert [p.previews for p in slack.posted] == [
+        ["https://example.com/a", "https://example.com/b.png"],
+        ["https://example.com/b.png"],
+        ["https://example.com/a"],
+    ]
+
+
+async def test_a_channel_the_bot_was_not_invited_to_fails_with_not_in_channel(clock: FakeClock) -> None:
+    async with FakeSlack(clock=clock, not_joined={"C0PRIVATE"}) as slack:
+        outcome = await sender(slack).send("C0PRIVATE", dict(BODY), key="k")
+        assert outcome == Failed("not_in_channel")
+        assert slack.posted == []
+
+
+@pytest.mark.parametrize(
+    ("blocks", "where"),
+    [
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * (MESSAGE_BLOCKS_MAX + 1),
+            "/blocks]",
+        ),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * (SECTION_TEXT_MAX + 1)}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [{"type": "header", "text": {"type": "plain_text", "text": "x" * (HEADER_TEXT_MAX + 1)}}],
+            "/blocks/0/text/text",
+        ),
+    ],
+)
+async def test_blocks_over_slacks_limits_are_refused_with_slacks_reason(
+    slack: FakeSlack, blocks: list[dict[str, object]], where: str
+) -> None:
+    outcome = await sender(slack).send("C0NEWS", {"text": "fallback", "blocks": blocks}, key="k")
+    assert isinstance(outcome, Failed)
+    assert outcome.reason.startswith("invalid_blocks")
+    assert where in outcome.reason
+    assert slack.posted == []
+
+
+async def test_a_lost_connection_is_not_retried_behind_the_outboxs_back(slack: FakeSlack) -> None:
+    # slack_sdk's default handlers would send the same chat.postMessage again: a possible double post.
+    slack.drop_next("chat.postMessage")
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason.startswith("network: ")
+    assert "Error" in outcome.reason  # names what went wrong
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_client_given_without_a_token_gets_the_bot_token(slack: FakeSlack) -> None:
+    client = AsyncWebClient(base_url=slack.api_base)
+    outcome = await SlackSender(SecretStr(BOT_TOKEN), client=client).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, Sent)
+    assert [p.channel for p in slack.posted] == ["C0NEWS"]
+
+
+async def test_an_api_base_without_a_trailing_slash_still_posts(slack: FakeSlack) -> None:
+    out = SlackSender(SecretStr(BOT_TOKEN), api_base=slack.api_base.rstrip("/"))
+    assert isinstance(await out.send("C0NEWS", dict(BODY), key="k"), Sent)
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, "too_many_requests"), (200, "ratelimited")])
+async def test_a_429_or_a_ratelimited_error_alone_is_a_rate_limit(
+    slack: FakeSlack, status: int, error: str
+) -> None:
+    slack.fail_next("chat.postMessage", error, status=status, retry_after=0 if status == 429 else None)
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert outcome == RetryLater(0.0 if status == 429 else 1.0, "rate limited by Slack", rate_limited=True)
+
+
+async def test_a_refusal_quotes_at_most_three_of_slacks_reasons(slack: FakeSlack) -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * (SECTION_TEXT_MAX + 1)}}
+
+    outcome = await sender(slack).send("C0NEWS", {"text": "t", "blocks": [section] * 5}, key="k")
+
+    said = "[ERROR] must be less than 3001 characters [json-pointer:/blocks/{}/text/text]"
+    assert outcome == Failed(f"invalid_blocks ({', '.join(said.format(i) for i in range(3))})")
+
+
 async def test_link_names_in_a_body_is_never_sent(slack: FakeSlack) -> None:
     await sender(slack).send("C0NEWS", {**BODY, "link_names": True}, key="k")
 
@@ -61,7 +178,9 @@ async def test_a_429_is_reported_with_retry_after_and_the_retry_posts_once(slack
     assert [p.body["metadata"]["event_payload"]["delivery"] for p in slack.posted] == ["alert:1"]
 
 
-async def test_the_fakes_per_channel_and_workspace_limits_answer_real_429s(clock: FakeClock) -> None:
+async def test_posting_faster_than_slack_allows_is_retried_later_and_every_message_arrives_once(
+    clock: FakeClock,
+) -> None:
     limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=3)
     async with FakeSlack(clock=clock, limits=limits, channels={"C1", "C2", "C3", "C4"}) as slack:
         out = sender(slack)
@@ -78,6 +197,8 @@ async def test_the_fakes_per_channel_and_workspace_limits_answer_real_429s(clock
         clock.advance(59.0)
         assert isinstance(await out.send("C3", dict(BODY), key="d"), Sent)
         assert [p.channel for p in slack.posted] == ["C1", "C2", "C1", "C3"]
+        assert [p.body["metadata"]["event_payload"]["delivery"] for p in slack.posted] == ["a", "c", "b", "d"]
+        assert all(p.body["text"] == BODY["text"] for p in slack.posted)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +238,7 @@ async def test_server_trouble_is_retried_later(slack: FakeSlack, status: int, er
     assert isinstance(outcome, RetryLater)
     assert not outcome.rate_limited
     assert outcome.after > 0
+    assert outcome.reason == f"Slack error: {error if status == 200 else f'http {status}'}"
 
 
 async def test_an_unreachable_slack_is_retried_later_not_raised() -> None:

@@ -1,0 +1,126 @@
+"""`make mutate`: plant mutmut's mutants in the modules where a bug costs a user most, and print the score.
+
+A test suite that passes proves little unless it fails when the code is wrong. mutmut changes one thing at
+a time (a comparison, a constant, a dropped argument), runs the tests that reach the changed function, and
+reports the mutants no test noticed. Each run works in a scratch copy under var/mutate/, because mutmut reads
+its settings from ./pyproject.toml and writes ./mutants/: the copy gets a [tool.mutmut] section naming just
+the chosen modules and the test files that guard them, so a subset fits CI's time on two cores.
+
+    python -m tests.mutate                                  # every module below
+    python -m tests.mutate bot/adapters/slack/sender.py     # a subset (make mutate MODULES="...")
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ROOT / "var" / "mutate"
+
+# Each module with the tests that guard it; mutmut runs, per mutant, only those that reach its function.
+GUARDED: dict[str, list[str]] = {
+    "bot/store/outbox.py": ["tests/store/test_lease_race.py", "tests/delivery/test_outbox.py"],
+    "bot/delivery/worker.py": ["tests/delivery/test_outbox.py", "tests/delivery/test_platforms.py", "tests/delivery/test_ratelimit.py"],
+    "bot/adapters/discord/sender.py": ["tests/adapters/discord/test_sender.py", "tests/adapters/discord/test_answers.py", "tests/delivery/test_platforms.py"],
+    "bot/adapters/slack/sender.py": ["tests/adapters/slack/test_sender.py", "tests/delivery/test_platforms.py"],
+    "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py"],
+    "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py"],
+    "bot/api/server.py": ["tests/delivery/test_api.py"],
+    "bot/adapters/slack/app.py": ["tests/adapters/slack/test_app.py"],
+    "bot/delivery/schedules.py": ["tests/delivery/test_schedules.py", "tests/delivery/test_outbox.py"],
+    "bot/delivery/cron.py": ["tests/delivery/test_schedules.py"],
+}  # fmt: skip
+KILLED = {"killed", "timeout", "caught by type check"}  # statuses that mean a test noticed the mutant
+UNDECIDED = {"skipped", "not checked"}  # left out of the score
+# mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
+          36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
+          37: "caught by type check", None: "not checked"}  # fmt: skip
+
+
+def _copy_repo(target: Path) -> None:
+    """Copy the tracked and new (not ignored) files of the work tree, as they are now, to `target`."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],  # noqa: S607 - git from PATH, fixed arguments
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, files.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def _configure(target: Path, modules: list[str]) -> None:
+    tests = sorted({t for m in modules for t in GUARDED[m]})
+    text = (target / "pyproject.toml").read_text()
+    section = (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["bot/"]\n'
+        'also_copy = ["config/", "examples/"]\n'
+        # Log lines speak to an operator, not a user; their wording and arguments are not behaviour the
+        # tests pin, and mutating them only buries the survivors that matter.
+        "do_not_mutate_patterns = ['^\\s*log\\.(debug|info|warning|error|exception)\\(']\n"
+        f"only_mutate = {json.dumps(modules)}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x"]\n'
+    )
+    (target / "pyproject.toml").write_text(text + section)
+
+
+def _statuses(target: Path) -> dict[str, str]:
+    """Read each mutant's outcome from mutmut's .meta files."""
+    out: dict[str, str] = {}
+    for meta in (target / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        for name, code in data.get("exit_code_by_key", {}).items():
+            out[name] = STATUS.get(code, "suspicious")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"a subset of: {' '.join(GUARDED)}")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2 cores)")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(GUARDED)
+    unknown = [m for m in modules if m not in GUARDED]
+    if unknown:
+        parser.error(f"no guarding tests are listed for {', '.join(unknown)} (add them to GUARDED)")
+    target = SCRATCH / "-".join(Path(m).stem for m in modules)[:80]
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    _copy_repo(target)
+    _configure(target, modules)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    command = [str(mutmut), "run", "--max-children", str(args.children)]
+    run = subprocess.run(command, cwd=target, env=env, check=False)  # noqa: S603 - our own venv's mutmut
+    statuses = _statuses(target)
+    counts = Counter(statuses.values())
+    decided = sum(n for s, n in counts.items() if s not in UNDECIDED)
+    killed = sum(n for s, n in counts.items() if s in KILLED)
+    print(f"\nmutants: {dict(sorted(counts.items()))}")
+    if decided:
+        print(
+            f"mutation score: {killed}/{decided} killed = {100 * killed / decided:.1f}% over {', '.join(modules)}"
+        )
+    survivors = sorted(n for n, s in statuses.items() if s not in KILLED | UNDECIDED)
+    for name in survivors:
+        print(f"\n--- {statuses[name]}: {name}")
+        subprocess.run([str(mutmut), "show", name], cwd=target, env=env, check=False)  # noqa: S603 - as above
+    print(f"\n(scratch copy: {target}; `cd` there and run `{mutmut} show NAME` for any mutant)")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
