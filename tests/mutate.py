@@ -33,8 +33,9 @@ GUARDED: dict[str, list[str]] = {
     "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py"],
     "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py"],
     "bot/api/server.py": ["tests/delivery/test_api.py"],
-    "bot/adapters/slack/app.py": ["tests/adapters/slack/test_app.py"],
+    "bot/adapters/slack/bot.py": ["tests/adapters/slack/test_bot.py"],
     "bot/delivery/schedules.py": ["tests/delivery/test_schedules.py", "tests/delivery/test_outbox.py"],
+    "bot/store/channels.py": ["tests/store/test_channels.py", "tests/delivery/test_outbox.py", "tests/delivery/test_schedules.py"],
     "bot/delivery/cron.py": ["tests/delivery/test_schedules.py"],
 }  # fmt: skip
 KILLED = {"killed", "timeout", "caught by type check"}  # statuses that mean a test noticed the mutant

@@ -331,7 +331,8 @@ async def test_unknown_tags_are_reported_and_only_a_change_wakes_the_sender(tmp_
     story = {**STORY, "topics": [{"title": "Drones", "text": "Parts.", "tags": ["drones", "zeppelins"]}]}
     woken: list[int] = []
     async with stack(_sqlite(tmp_path), FakeClock(START)) as s, aiohttp.ClientSession() as http:
-        api = IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN)), on_ingested=lambda: woken.append(1))
+        s.service.listeners.append(lambda result: woken.append(1) if result.changed else None)
+        api = IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN)), metrics=s.metrics)
         server = ApiServer(api, "127.0.0.1", 0)
         await server.start()
         base = f"http://127.0.0.1:{server.port}"
