@@ -207,11 +207,20 @@ class DeliveryEngine:
 
     async def _serve(self) -> None:
         from bot.api.server import ApiServer, IngestApi
+        from bot.preview import preview_routes
+        from bot.preview.serve import app_preview_deps
 
         api = self.app.settings.api
         handlers = IngestApi(
-            self.app.service, api, metrics=self.metrics, health=self.health, on_ingested=self.worker.wake
+            self.app.service,
+            api,
+            metrics=self.metrics,
+            health=self.health,
+            on_ingested=self.worker.wake,
+            routes=preview_routes(app_preview_deps(self.app)),
         )
         self.server = ApiServer(handlers, api.host, api.port)
         await self.server.start()
-        log.info("ingest API, /healthz and /metrics on http://%s:%s", api.host, self.server.port)
+        log.info(
+            "ingest API, /healthz, /metrics, /preview and /status on http://%s:%s", api.host, self.server.port
+        )
