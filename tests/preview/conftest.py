@@ -55,10 +55,8 @@ async def seed(application: App, extra: list[Summary] | None = None) -> int:
     )
     await application.service.ingest([example_summary(), *(extra or [])])
     outbox = SqlOutbox(application.engine)
-    leased = await outbox.lease(
-        NOW, "seed", platforms=["discord"], limit=10, lease_for=timedelta(minutes=1)
-    )
-    assert leased, "the example should have queued an alert for the drones channel"
+    leased = await outbox.lease(NOW, "seed", platforms=["discord"], limit=1, lease_for=timedelta(minutes=1))
+    assert [d.summary_id for d in leased] == [example_summary().id], "the example's alert comes first"
     await outbox.mark_dead(leased[0], "seed", DEAD_REASON, NOW)
     return leased[0].id
 
