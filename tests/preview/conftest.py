@@ -68,11 +68,14 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         yield s
 
 
-async def serve(tmp_path: Path, extra: list[Summary] | None = None) -> AsyncIterator[Served]:
+async def serve(
+    tmp_path: Path, extra: list[Summary] | None = None, *, token: str | None = TOKEN
+) -> AsyncIterator[Served]:
+    """Serve the pages over a fresh archive seeded by `seed`, with `token` as the API token."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'newsbot.db'}",
         taxonomy_path=ROOT / "config" / "topics.yaml",
-        api=ApiSettings(token=SecretStr(TOKEN)),
+        api=ApiSettings(token=SecretStr(token) if token else None),
     )
     async with open_app(settings, clock=lambda: NOW) as application:
         dead = await seed(application, extra)

@@ -19,7 +19,7 @@ from bot.core.digest import digest_reply
 from bot.core.summary import Summary
 from bot.preview import preview_routes
 from bot.preview.markup import discord_markdown, slack_mrkdwn
-from bot.preview.model import Conversation, PostedMessage
+from bot.preview.model import Conversation, FeedView, PostedMessage, StatusView
 from bot.preview.serve import app_preview_deps, serve_preview
 from bot.preview.sources import discord_bodies, slack_bodies
 from bot.preview.views import BLOCK_KIT_BUILDER, draw
@@ -160,6 +160,30 @@ async def test_a_retry_with_the_token_requeues_the_delivery_and_lifts_its_pause(
     status, page, _ = await post(url, **AUTH)  # the header works too; the row is no longer dead
     assert status == 409
     assert "only dead deliveries can be retried" in page
+
+
+async def test_without_a_configured_token_nobody_can_retry(tmp_path: Path) -> None:
+    async for served in serve(tmp_path, token=None):
+        _, page = await get(served.base + "/status")
+        assert "Set NEWSBOT_API__TOKEN to retry" in page
+        assert "formaction=" not in page
+        status, _, _ = await post(
+            f"{served.base}/status/deliveries/{served.dead_id}/retry", data={"token": ""}
+        )
+        assert status == 401
+        status, _ = await get(served.base + "/status", **REMOTE)
+        assert status == 401
+
+
+def test_a_feeds_section_appears_when_feeds_are_passed() -> None:
+    feed = FeedView("Example feed", "https://example.com/feed.xml", "disabled", NOW, "410 Gone")
+    empty = _page("status.html", view=StatusView([], []), retried=None, token_configured=True, now=NOW)
+    full = _page(
+        "status.html", view=StatusView([], [], feeds=[feed]), retried=None, token_configured=True, now=NOW
+    )
+    assert "<h2>Feeds</h2>" not in (empty.text or "")
+    assert "<h2>Feeds</h2>" in (full.text or "")
+    assert "410 Gone" in (full.text or "")
 
 
 async def test_unknown_deliveries_and_pages_are_not_found(served: Served) -> None:
