@@ -290,3 +290,25 @@ def test_no_text_can_make_either_reader_emit_a_tag_it_does_not_write(text: str) 
         for tag in re.findall(r"<[^>]*>?", str(rendered)):
             assert ALLOWED.match(tag), (text, tag)
         assert "javascript:" not in re.sub(r">[^<]*<", "><", str(rendered))
+
+
+SCALAR = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+KEYS = st.sampled_from(
+    ["content", "embeds", "components", "blocks", "text", "type", "color", "fields", "title"]
+)
+PART = st.dictionaries(
+    KEYS, SCALAR | st.lists(st.dictionaries(KEYS, SCALAR, max_size=3), max_size=2), max_size=4
+)
+BODY = st.dictionaries(KEYS, SCALAR | st.lists(PART, max_size=2), max_size=4)
+
+
+@given(discord=BODY, slack=BODY)
+def test_any_body_a_renderer_might_produce_is_drawn_without_failing(
+    discord: dict[str, object], slack: dict[str, object]
+) -> None:
+    drawn = [
+        draw(Conversation("discord", [PostedMessage(discord)])),
+        draw(Conversation("slack", [PostedMessage(slack)])),
+    ]
+    page = _page("preview.html", query="", page=1, discord=drawn[0], slack=drawn[1], now=NOW).text or ""
+    assert page.count('class="raw"') == 2  # each body is still shown, whatever shape it has
