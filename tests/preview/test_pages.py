@@ -6,6 +6,8 @@ import asyncio
 import html
 import json
 import re
+import socket
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -312,3 +314,32 @@ def test_any_body_a_renderer_might_produce_is_drawn_without_failing(
     ]
     page = _page("preview.html", query="", page=1, discord=drawn[0], slack=drawn[1], now=NOW).text or ""
     assert page.count('class="raw"') == 2  # each body is still shown, whatever shape it has
+
+
+async def test_newsbot_run_serves_the_pages_beside_the_ingest_api(served: Served) -> None:
+    from bot.delivery.config import DeliverySettings
+    from bot.delivery.engine import DeliveryEngine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    application = replace(
+        served.app, settings=served.app.settings.model_copy(update={"api": ApiSettings(port=port)})
+    )
+    engine = DeliveryEngine(application, DeliverySettings(), senders={})
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        for _ in range(100):  # the server opens a moment after the engine starts
+            try:
+                status, page = await get(f"http://127.0.0.1:{port}/status")
+                break
+            except aiohttp.ClientConnectorError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the API server of newsbot run never opened")
+        assert status == 200
+        assert html.escape(DEAD_REASON) in page
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
