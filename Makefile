@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint types unit bench clean mutate
+.PHONY: demo test lint types unit bench browser clean mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsbot needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -33,6 +33,11 @@ test: lint types unit
 MODULES ?=
 mutate: $(STAMP)
 	$(BIN)/python -m tests.mutate $(MODULES)
+
+# The preview and status pages in headless Chromium; screenshots land in var/screenshots/.
+browser: $(STAMP)
+	.ci/install-browser
+	$(BIN)/pytest -q tests/preview
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

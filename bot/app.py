@@ -42,6 +42,7 @@ from bot.store.outbox import AlertEnqueuer, SqlOutbox
 
 if TYPE_CHECKING:
     from bot.delivery.engine import DeliveryEngine
+    from bot.preview.web import PreviewDeps
 
 # The delivery engine and the HTTP API (APScheduler's scheduler, aiohttp.web) are imported inside
 # build_delivery: only `newsbot run` needs them, and every other command starts faster.
@@ -250,7 +251,12 @@ def build_delivery(
     watch = WatchFolder(config.watch_folder, application.service) if config.watch_folder is not None else None
     served: list[Served] = []
     if config.serve_http if serve_http is None else serve_http:
-        api = IngestApi(application.service, settings.api, metrics=metrics, health=ticker.health)
+        from bot.preview import preview_routes
+
+        pages = preview_routes(app_preview_deps(application))  # /preview and /status beside the API
+        api = IngestApi(
+            application.service, settings.api, metrics=metrics, health=ticker.health, routes=pages
+        )
         served.append(ApiServer(api, settings.api.host, settings.api.port))
     # Senders the engine built hold HTTP sessions it must close; ones handed in belong to the caller.
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -258,4 +264,18 @@ def build_delivery(
         closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
     return DeliveryEngine(
         ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
+    )
+
+
+def app_preview_deps(application: App) -> PreviewDeps:
+    """Return the preview and status pages' dependencies over a built app."""
+    from bot.preview.sources import AppPreview, SqlStatus
+    from bot.preview.web import PreviewDeps
+
+    clock = application.service.clock
+    return PreviewDeps(
+        preview=AppPreview(application.service, application.commands),
+        status=SqlStatus(application.engine, application.taxonomy.labels(), clock),
+        token=application.settings.api.token,
+        clock=clock,
     )

@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -39,11 +39,13 @@ class IngestApi:
         *,
         metrics: DeliveryMetrics | None = None,
         health: Health | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
         self.service = service
         self.settings = settings
         self.metrics = metrics or DeliveryMetrics()
         self.health = health
+        self.routes = routes  # more pages on the same server (the preview and status pages)
 
     def application(self) -> web.Application:
         """Build the aiohttp application (the body limit is enforced by aiohttp itself)."""
@@ -51,6 +53,7 @@ class IngestApi:
         app.router.add_post(SUMMARIES_PATH, self.post_summaries)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.prometheus)
+        app.router.add_routes(self.routes)
         return app
 
     @web.middleware

@@ -493,6 +493,31 @@ def run(ctx: typer.Context) -> None:
         raise typer.Exit(2) from None
 
 
+@app.command()
+def preview(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8081,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback readers need no token).")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the preview and status pages from the archive, with no platform credentials needed."""
+    from bot.app import app_preview_deps
+    from bot.preview.serve import serve_preview
+
+    settings = settings_from(ctx)
+
+    def ready(url: str) -> None:
+        out.print(f"preview on {url} (status on /status); Ctrl-C stops it", highlight=False)
+
+    _run(
+        _with_app(
+            settings,
+            lambda application: serve_preview(app_preview_deps(application), host, port, on_ready=ready),
+        )
+    )
+
+
 def _redact_url(url: str) -> str:
     # user:password@host → user:***@host; the URL is otherwise useful to see.
     if "@" in url and "://" in url:

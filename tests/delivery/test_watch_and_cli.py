@@ -15,10 +15,10 @@ from sqlalchemy.exc import DataError
 from typer.testing import CliRunner
 
 from bot.cli.deliveries import deliveries_app
+from bot.core.ingest import ingest_paths
 from bot.core.ports import ChannelKey, Failed
 from bot.delivery.lock import AlreadyRunning, hold_database
 from bot.delivery.watch import WatchFolder
-from bot.core.ingest import ingest_paths
 from bot.store.engine import StoreError
 from tests.delivery.helpers import FakeClock, Stack, stack, summary
 
