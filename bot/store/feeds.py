@@ -67,9 +67,9 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class SeenEntries:
-    """What a feed's earlier fetches found: every key, and each fingerprint's key."""
+    """What a feed's earlier fetches found: each key with its content hash, and each fingerprint's key."""
 
-    keys: frozenset[str] = frozenset()
+    keys: dict[str, str] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
 
 
@@ -80,6 +80,7 @@ class EntryRow:
     key: str
     key_kind: str
     fingerprint: str
+    content_sha256: str
     summary_id: str | None
     published: datetime | None
     quiet: bool
@@ -219,14 +220,14 @@ class SqlFeedStore:
     async def seen(self, feed_id: int) -> SeenEntries:
         """Return every key and fingerprint remembered for a feed."""
         e = feed_entries.c
-        stmt = select(e.key, e.fingerprint).where(e.feed_id == feed_id)
-        keys: set[str] = set()
+        stmt = select(e.key, e.fingerprint, e.content_sha256).where(e.feed_id == feed_id)
+        keys: dict[str, str] = {}
         fingerprints: dict[str, str] = {}
         async with translated_errors(self._url), self._reader.connect() as conn:
             for row in await conn.execute(stmt):
-                keys.add(row.key)
+                keys[row.key] = row.content_sha256
                 fingerprints.setdefault(row.fingerprint, row.key)
-        return SeenEntries(frozenset(keys), fingerprints)
+        return SeenEntries(keys, fingerprints)
 
     async def release(self, feed_id: int, owner: str, **values: Any) -> bool:
         """Record a fetch that stored nothing (304, failure, pause) and give the lease back."""
@@ -244,9 +245,18 @@ class SqlFeedStore:
         return bool(result.rowcount)
 
     async def record_entries(
-        self, conn: AsyncConnection, feed_id: int, entries: Sequence[EntryRow], now: datetime
+        self,
+        conn: AsyncConnection,
+        feed_id: int,
+        entries: Sequence[EntryRow],
+        now: datetime,
+        *,
+        edited: Sequence[EntryRow] = (),
     ) -> None:
-        """Remember a fetch's entries: insert new keys, move `last_seen_at` of the others."""
+        """Remember a fetch's entries: insert new keys, move `last_seen_at` of the others.
+
+        `edited` entries were seen before with other content: their hash and story are updated.
+        """
         e = feed_entries.c
         rows = [
             {
@@ -254,6 +264,7 @@ class SqlFeedStore:
                 "key": x.key,
                 "key_kind": x.key_kind,
                 "fingerprint": x.fingerprint,
+                "content_sha256": x.content_sha256,
                 "summary_id": x.summary_id,
                 "quiet": x.quiet,
                 "published": x.published,
@@ -271,6 +282,12 @@ class SqlFeedStore:
                 update(feed_entries)
                 .where(e.feed_id == feed_id, e.key.in_(keys[start : start + _CHUNK]))
                 .values(last_seen_at=now)
+            )
+        for x in edited:
+            await conn.execute(
+                update(feed_entries)
+                .where(e.feed_id == feed_id, e.key == x.key)
+                .values(content_sha256=x.content_sha256, summary_id=x.summary_id)
             )
 
     async def forget(self, *, older_than: datetime) -> int:

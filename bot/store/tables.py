@@ -181,6 +181,7 @@ feed_entries = Table(
     Column("key_kind", String(8), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("summary_id", String(80), nullable=True),
+    Column("content_sha256", String(64), nullable=False, server_default=""),  # edits update the story
     Column("quiet", Boolean(), nullable=False, server_default=false()),
     Column("published", UTCDateTime(), nullable=True),
     Column("first_seen_at", UTCDateTime(), nullable=False),

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("key_kind", sa.String(8), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("summary_id", sa.String(80), nullable=True),
+        sa.Column("content_sha256", sa.String(64), nullable=False, server_default=""),
         sa.Column("quiet", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("published", UTCDateTime(), nullable=True),
         sa.Column("first_seen_at", UTCDateTime(), nullable=False),
