@@ -331,7 +331,9 @@ class FeedFetcher:
         if isinstance(error, aiohttp.ClientConnectorDNSError):
             return FetchFailed(f"DNS lookup failed for {host}")
         if isinstance(error, aiohttp.ClientConnectorCertificateError):
-            return FetchFailed(f"TLS error: certificate of {host} not accepted ({error.certificate_error})")
+            cause = error.certificate_error
+            why = getattr(cause, "verify_message", None) or _first_line(cause)  # "self-signed certificate"
+            return FetchFailed(f"TLS error: certificate of {host} not accepted ({why})")
         if isinstance(error, aiohttp.ClientSSLError):
             return FetchFailed(f"TLS error: {_first_line(error.os_error)}")
         if isinstance(error, aiohttp.ClientConnectorError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -68,7 +69,8 @@ class Route:
 class FakeFeeds:
     """An aiohttp server on 127.0.0.1 that serves feed paths from a mutable table."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # serve https with this (e.g. a self-signed certificate)
         self.routes: dict[str, Route] = {}
         self.requests: list[Recorded] = []
         self.in_flight = 0
@@ -84,7 +86,7 @@ class FakeFeeds:
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context).start()
         self.port = self._runner.addresses[0][1]
         return self
 
@@ -94,8 +96,9 @@ class FakeFeeds:
 
     @property
     def base_url(self) -> str:
-        """Return http://127.0.0.1:PORT."""
-        return f"http://127.0.0.1:{self.port}"
+        """Return http://127.0.0.1:PORT (https when serving TLS)."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         """Return the absolute URL of `path` on this server."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -339,19 +343,25 @@ async def test_a_closed_port_is_connection_refused() -> None:
 async def test_a_dns_failure_names_the_host_and_never_asks_a_real_resolver(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    asked: list[object] = []
-    real = tests.offline._real_getaddrinfo
+    guarded, resolved = [], []
+    guard, real = socket.getaddrinfo, tests.offline._real_getaddrinfo
 
-    def recording(host: Any, *args: Any, **kwargs: Any) -> Any:
-        asked.append(host)
+    def through_guard(host: Any, *args: Any, **kwargs: Any) -> Any:
+        guarded.append(host)
+        return guard(host, *args, **kwargs)
+
+    def really(host: Any, *args: Any, **kwargs: Any) -> Any:
+        resolved.append(host)
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(tests.offline, "_real_getaddrinfo", recording)
+    monkeypatch.setattr(socket, "getaddrinfo", through_guard)
+    monkeypatch.setattr(tests.offline, "_real_getaddrinfo", really)
 
     outcome = await fetch("http://feeds.example.invalid/rss")
 
     assert outcome == FetchFailed("DNS lookup failed for feeds.example.invalid")
-    assert asked == [], "the offline guard must refuse the name before any resolver sees it"
+    assert guarded == ["feeds.example.invalid"], "the fetcher must resolve through socket.getaddrinfo"
+    assert resolved == [], "the offline guard must refuse the name before any resolver sees it"
 
 
 async def test_a_url_that_is_not_http_is_refused_without_a_request() -> None:
@@ -473,3 +483,44 @@ async def test_queueing_for_a_busy_host_does_not_count_against_the_timeout(
 async def test_fetching_before_open_is_a_programming_error() -> None:
     with pytest.raises(RuntimeError, match="before open"):
         await FeedFetcher().fetch("http://127.0.0.1:9/feed.xml")
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run([openssl, *request, *files], check=True, capture_output=True)  # noqa: S603 - fixed arguments
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_a_certificate_nobody_vouches_for_is_a_tls_error(self_signed: ssl.SSLContext) -> None:
+    async with FakeFeeds(ssl_context=self_signed) as server:
+        server.serve("/feed.xml", FEED)
+        outcome = await fetch(server.url("/feed.xml"))
+
+    assert isinstance(outcome, FetchFailed)
+    assert outcome.reason == "TLS error: certificate of 127.0.0.1 not accepted (self-signed certificate)"
+    assert server.requests == []
+
+
+async def test_plain_http_on_an_https_url_is_a_tls_error(feeds: FakeFeeds) -> None:
+    feeds.serve("/feed.xml", FEED)
+
+    outcome = await fetch(feeds.url("/feed.xml").replace("http://", "https://"))
+
+    assert isinstance(outcome, FetchFailed)
+    assert outcome.reason.startswith("TLS error: ")
+
+
+async def test_a_redirect_to_a_non_http_url_is_refused(feeds: FakeFeeds) -> None:
+    feeds.redirect("/feed.xml", "ftp://example.org/feed.xml", 301)
+
+    outcome = await fetch(feeds.url("/feed.xml"))
+
+    assert outcome == FetchFailed("redirected to a non-http(s) URL: ftp://example.org/feed.xml", 301)
