@@ -153,8 +153,9 @@ class FeedFetcher:
         s = self.settings
         connector = aiohttp.TCPConnector(
             limit_per_host=s.max_connections_per_host,
-            # The system resolver honours /etc/hosts and resolves `.invalid` to nothing, the same way
-            # everything else on the host does; aiodns, if it ever gets installed, would not.
+            # getaddrinfo in a thread: it honours /etc/hosts and nsswitch like every other program on the
+            # host, and the test suite's offline guard watches it. aiohttp would otherwise switch to aiodns
+            # on its own whenever that package happened to be installed.
             resolver=aiohttp.ThreadedResolver(),
             ttl_dns_cache=300,
         )
@@ -197,10 +198,10 @@ class FeedFetcher:
             return FetchFailed(f"not an http(s) URL: {url}")
         headers: dict[str, str] = {}
         # An empty If-None-Match makes some servers answer 200 where a 304 was due (MonitoRSS).
-        if etag and etag.strip():
-            headers["If-None-Match"] = etag.strip()
-        if last_modified and last_modified.strip():
-            headers["If-Modified-Since"] = last_modified.strip()
+        if (tag := _sendable(etag)) is not None:
+            headers["If-None-Match"] = tag
+        if (since := _sendable(last_modified)) is not None:
+            headers["If-Modified-Since"] = since
         total = self.settings.total_timeout_seconds
         gate = self._gate(start)
         async with gate:
@@ -242,7 +243,10 @@ class FeedFetcher:
                 location = response.headers.get("Location", "").strip()
                 if not location:
                     return FetchFailed(f"HTTP {status} redirect without a Location header", status)
-                target = current.join(URL(location)).with_fragment(None)
+                try:
+                    target = current.join(URL(location)).with_fragment(None)
+                except ValueError:
+                    return FetchFailed(f"redirected to an invalid URL: {location[:200]}", status)
                 if target.scheme not in ("http", "https") or not target.host:
                     return FetchFailed(f"redirected to a non-http(s) URL: {location}", status)
                 hops.append(status)
@@ -351,8 +355,10 @@ class FeedFetcher:
             )
         if isinstance(error, aiohttp.ClientResponseError):
             return FetchFailed(f"malformed HTTP response: {_first_line(error.message)}", error.status or None)
-        if isinstance(error, aiohttp.InvalidURL | ValueError):
+        if isinstance(error, aiohttp.InvalidURL):
             return FetchFailed(f"not a valid URL: {_first_line(error)}")
+        if isinstance(error, ValueError):
+            return FetchFailed(f"invalid request: {_first_line(error)}")
         return FetchFailed(f"network error: {type(error).__name__}: {_first_line(error)}")
 
 
@@ -493,6 +499,14 @@ def _nonempty(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     return value.strip()
+
+
+def _sendable(value: str | None) -> str | None:
+    """Return a stored validator fit to send back: non-empty, and unable to split the header block."""
+    text = _nonempty(value)
+    if text is None or any(c in text for c in "\r\n\x00"):
+        return None
+    return text
 
 
 def _whole_seconds(value: str) -> int | None:

@@ -166,6 +166,16 @@ async def test_no_empty_if_none_match_or_if_modified_since_is_ever_sent(feeds: F
     assert outcome.etag is None
 
 
+async def test_a_stored_validator_that_would_split_the_headers_is_not_sent(feeds: FakeFeeds) -> None:
+    feeds.serve("/feed.xml", FEED, etag='"v1"')
+
+    outcome = await fetch(feeds.url("/feed.xml"), etag='"v1"\r\nX-Injected: 1')
+
+    assert isinstance(outcome, Fetched)
+    assert "If-None-Match" not in feeds.requests[0].headers
+    assert "X-Injected" not in feeds.requests[0].headers
+
+
 # -- redirects ---------------------------------------------------------------------------------------
 
 
