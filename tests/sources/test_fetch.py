@@ -481,10 +481,10 @@ async def test_queueing_for_a_busy_host_does_not_count_against_the_timeout(
     feeds: FakeFeeds, fetcher: FetcherFactory
 ) -> None:
     for n in range(6):
-        feeds.serve(f"/feed{n}.xml", FEED, delay=0.3)
+        feeds.serve(f"/feed{n}.xml", FEED, delay=0.4)
 
-    # Three rounds of 0.3 s through two connections: each fetch alone takes 0.3 s, well within 0.6 s.
-    async with fetcher(total_timeout_seconds=0.6) as client:
+    # Three rounds of 0.4 s through two connections (1.2 s): each fetch alone takes 0.4 s, within 1 s.
+    async with fetcher(total_timeout_seconds=1.0) as client:
         outcomes = await asyncio.gather(*(client.fetch(feeds.url(f"/feed{n}.xml")) for n in range(6)))
 
     assert all(isinstance(o, Fetched) for o in outcomes), outcomes
