@@ -22,6 +22,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from bot.core.summary import slugify
+from bot.sources.errors import SourceError
 
 MAX_OPML_BYTES = 1_000_000  # notes §1.5: a list of even 10,000 feeds is well under this
 MAX_FEEDS = 10_000
@@ -31,12 +32,8 @@ _FEED_TYPES = {"rss", "atom", "feed", "json"}
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-class OpmlError(ValueError):
+class OpmlError(SourceError):
     """A file that cannot be read as OPML at all; `reason` says why in one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

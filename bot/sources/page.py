@@ -31,6 +31,7 @@ import yaml
 from bot.core.article import ArticleError, parse_article
 from bot.core.loader import Loaded, LoadError, register_reader
 from bot.core.summary import HEADLINE_MAX, Summary
+from bot.sources.errors import SourceError
 
 PAGE_SUFFIXES = (".html", ".htm")
 # Below this many characters trafilatura has most likely missed the article (a teaser, a cookie
@@ -72,12 +73,8 @@ _ELSEWHERE_HEADING = re.compile(
 )
 
 
-class PageError(ValueError):
+class PageError(SourceError):
     """A page that cannot become a summary; `reason` says why in one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
