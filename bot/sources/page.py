@@ -140,7 +140,7 @@ def extract_page(html: bytes | str, *, url: str | None = None) -> ExtractedPage:
     blocks = _drop_elsewhere_sections(_drop_repeated_title(blocks, title))
     words = sum(len(b.split()) for b in blocks if not b.startswith("#"))
     if words < MIN_ARTICLE_WORDS:
-        found = f"{words} word{'s' if words != 1 else ''}" if words else "no text"
+        found = f"only {words} word{'s' if words != 1 else ''}" if words else "no words"
         raise PageError(
             f"no article found: the main text holds {found}; an article needs at least {MIN_ARTICLE_WORDS}"
         )
