@@ -333,3 +333,24 @@ def test_newsbot_ingest_stores_a_page_and_reports_a_broken_one_by_name(tmp_path:
     assert f"{inbox / 'empty.html'}: the page is empty" in result.stderr
     assert f"{inbox / 'story.html'}: stored" in result.stdout
     assert "1 failed (3 files)" in result.stdout
+
+
+def test_a_page_in_a_legacy_charset_keeps_its_characters() -> None:
+    page = _example_page().replace('<meta charset="utf-8">', '<meta charset="windows-1252">')
+    summary = page_summary(page.encode("cp1252"))
+    assert summary == page_summary(_example_page())
+    assert "dialogue—they signify" in _flat(summary)
+
+
+def test_when_trafilatura_finds_nothing_readability_still_yields_the_articles_topics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import trafilatura
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", lambda *_a, **_k: None)
+    page = extract_page(_example_page())
+    assert page.extractor == "readability"
+    summary = page_summary(_example_page())
+    assert summary.topics == parse_article(EXAMPLE_TXT.read_text(encoding="utf-8")).topics
+    assert summary.headline == "Taiwan and US Deepen Strategic Tech Partnership in High-Level Dialogue"
+    assert "Great article, thanks for sharing!" not in _flat(summary)
