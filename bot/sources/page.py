@@ -61,6 +61,9 @@ _SKIPPED = {"graphic", "img", "script", "style", "noscript", "template", "del", 
 _SPACED = _HEADINGS | _LISTS | _ITEMS | _ROWS | _PARAGRAPHS | _CONTAINERS | {"cell", "td", "th"}
 _BLOCKS = _HEADINGS | _LISTS | _TABLES | _ROWS | _CONTAINERS | _PARAGRAPHS | _ITEMS
 _SPACES = re.compile(r"\s+")
+# trafilatura logs "parsed tree length: 0 …" at ERROR level for every page it cannot read, without
+# naming the page; the refusal is reported by our caller with the file or URL instead.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 # Headings that open a list of other pages, not more of this story ("Look at other dictionaries:",
 # "Related stories", "You may also like"). trafilatura keeps such a block when it sits inside the
 # article's container (corpus page 06); the heading and everything under it up to the next heading
@@ -109,10 +112,6 @@ def extract_page(html: bytes | str, *, url: str | None = None) -> ExtractedPage:
         raise PageError("the page is empty")
     url = url if url and _is_http(url) else None
     import trafilatura  # imported here: 0.2 s of start-up that commands not reading pages should not pay
-
-    # trafilatura logs "parsed tree length: 0 …" at ERROR level for every page it cannot read, without
-    # naming the page; the refusal is reported by the caller with the file or URL instead.
-    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
     doc: Any  # a trafilatura Document; typed loosely because its fields are read with getattr
     try:
