@@ -354,3 +354,29 @@ def test_when_trafilatura_finds_nothing_readability_still_yields_the_articles_to
     assert summary.topics == parse_article(EXAMPLE_TXT.read_text(encoding="utf-8")).topics
     assert summary.headline == "Taiwan and US Deepen Strategic Tech Partnership in High-Level Dialogue"
     assert "Great article, thanks for sharing!" not in _flat(summary)
+
+
+async def test_the_watch_folder_stores_a_dropped_page_and_moves_a_broken_one_aside(tmp_path: Path) -> None:
+    from bot.app import open_app
+    from bot.delivery.watch import WatchFolder
+    from bot.settings import Settings
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "story.html").write_text(_example_page(), encoding="utf-8")
+    (inbox / "menu.html").write_text(
+        "<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8"
+    )
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'watch.db'}", taxonomy_path=ROOT / "config" / "topics.yaml"
+    )
+    async with open_app(settings) as application:
+        results = await WatchFolder(inbox, application.service, settle_seconds=0).scan()
+        by_name = {r.name: r for r in results}
+        assert by_name["story.html"].ok
+        assert not by_name["menu.html"].ok
+        assert by_name["menu.html"].problems == (
+            "menu.html: no article found: the main text holds only 1 word; an article needs at least 20",
+        )
+        assert (inbox / "failed" / "menu.html").is_file()
+        assert await application.archive.count_stories() == 1
