@@ -52,13 +52,14 @@ _TABLES = {"table"}
 _ROWS = {"row", "tr"}
 _CONTAINERS = {
     "body", "div", "section", "article", "main", "quote", "blockquote", "figure", "header",
-    "tbody", "thead", "tfoot", "html", "span",
+    "tbody", "thead", "tfoot", "html",
 }  # fmt: skip
 _PARAGRAPHS = {"p", "pre", "code", "figcaption", "caption", "address"}
 _BREAKS = {"lb", "br"}
 _SKIPPED = {"graphic", "img", "script", "style", "noscript", "template", "del", "svg", "button", "form"}
 # Children that start a new line of text when they sit inside a paragraph-like element.
-_SPACED = _HEADINGS | _LISTS | _ITEMS | _ROWS | _PARAGRAPHS | _CONTAINERS | {"cell", "td", "th"}
+# `code` is not among them: inline code sits inside words and sentences ("the <code>foo</code>s").
+_SPACED = _HEADINGS | _LISTS | _ITEMS | _ROWS | (_PARAGRAPHS - {"code"}) | _CONTAINERS | {"cell", "td", "th"}
 _BLOCKS = _HEADINGS | _LISTS | _TABLES | _ROWS | _CONTAINERS | _PARAGRAPHS | _ITEMS
 _SPACES = re.compile(r"\s+")
 # trafilatura logs "parsed tree length: 0 …" at ERROR level for every page it cannot read, without
@@ -208,6 +209,8 @@ def _blocks(element: Any) -> Iterator[str]:
         tag = _tag(child)
         if tag is None or tag in _SKIPPED:
             pass
+        elif tag == "code" and ("".join(loose).strip() or (child.tail or "").strip()):
+            loose.append(_inline(child))  # code inside running text (HTML), not a code block (trafilatura)
         elif tag in _BLOCKS or tag in _TABLES:
             yield from flush()
             yield from _block(child, tag)
