@@ -17,11 +17,15 @@ from bot.core.service import NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
 from bot.delivery.cron import ApsCronRules
 from bot.settings import Settings
+from bot.sources.page import register_page_reader
 from bot.store.archive import SqlArchive
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer
+
+# Saved web pages are read through bot.sources, which bot.core must not import (bot/core/loader.py).
+register_page_reader()
 
 log = logging.getLogger(__name__)
 

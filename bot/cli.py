@@ -111,7 +111,7 @@ def schema() -> None:
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md).")
+        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html).")
     ],
 ) -> None:
     """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
@@ -166,7 +166,7 @@ def ingest(
 
 @app.command()
 def render(
-    file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md).")],
+    file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md, .html).")],
     platform: Annotated[RenderTarget, typer.Option(help="Which payloads to print.")] = "text",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the request bodies as JSON (discord/slack).")

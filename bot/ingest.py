@@ -11,6 +11,10 @@ from pathlib import Path
 from bot.core.loader import Loaded, LoadError, expand_paths, load_file
 from bot.core.ports import PutOutcome
 from bot.core.service import NewsService
+from bot.sources.page import register_page_reader
+
+# Saved web pages are read through bot.sources, which bot.core must not import (bot/core/loader.py).
+register_page_reader()
 
 FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
 GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections during a bulk ingest
