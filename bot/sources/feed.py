@@ -21,6 +21,7 @@ from typing import Any
 
 import feedparser
 import html_text
+import lxml.etree
 
 from bot.sources.identity import KeyKind, drop_duplicate_keys, identify
 
@@ -33,6 +34,7 @@ SY_PERIODS = {
     "monthly": timedelta(days=30),
     "yearly": timedelta(days=365),
 }
+LIST_BULLET = "- "  # the article format's list marker (bot/core/article.py)
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/1"  # covers 1 and 1.1 (jsonfeed.org/version/1.1)
 # feedparser bozo exceptions that say nothing is wrong with the entries (reader's
 # `_parser/feedparser.py` lets exactly these two pass silently).
@@ -138,11 +140,15 @@ def _extract(markup: str) -> str:
     if not markup.strip():
         return ""
     try:
-        raw = html_text.extract_text(markup, guess_layout=True)
-    except ValueError:
-        # lxml refuses some inputs outright (a lone XML declaration with an encoding); those carry no text.
+        tree = html_text.parse_html(markup)
+    except (ValueError, lxml.etree.LxmlError):
+        # lxml refuses a few inputs outright (nothing but a processing instruction); they carry no text.
         return ""
-    return normalize_text(raw)
+    for item in tree.iter("li"):
+        # html-text writes list items without a marker; a bullet keeps each one visibly an item in chat
+        # and lets the article parser see `- Label: text` discussion areas.
+        item.text = LIST_BULLET + (item.text or "")
+    return normalize_text(html_text.extract_text(tree, guess_layout=True))
 
 
 def normalize_text(text: str) -> str:
@@ -195,7 +201,7 @@ def _parse_xml_feed(body: bytes, *, url: str, headers: Mapping[str, str], conten
         )
     d = _feedparser(body, url=url, headers=headers)
     problems: list[str] = []
-    if not d.entries and d.bozo:
+    if not d.entries and _broken(d):
         repaired = _bind_undeclared_prefixes(body)
         if repaired is not None:
             retry = _feedparser(repaired, url=url, headers=headers)
@@ -210,12 +216,12 @@ def _parse_xml_feed(body: bytes, *, url: str, headers: Mapping[str, str], conten
                 "this URL serves an HTML web page, not a feed; give the page's URL to `feeds add` "
                 "and newsbot will look for the feed the page links to"
             )
-        if d.bozo:
+        if _broken(d):
             raise FeedError(f"not a feed: the body is not readable XML ({_describe(d.bozo_exception)})")
         raise FeedError("not a feed: the XML is not RSS, Atom or JSON Feed")
-    if d.bozo and not d.entries:
-        raise FeedError(f"the feed is broken and no entry could be read ({_describe(d.bozo_exception)})")
-    if d.bozo and type(d.bozo_exception).__name__ not in _HARMLESS_BOZO:
+    if _broken(d):
+        if not d.entries:
+            raise FeedError(f"the feed is broken and no entry could be read ({_describe(d.bozo_exception)})")
         problems.append(f"malformed feed, read anyway: {_describe(d.bozo_exception)}")
     feed = d.feed
     raws = [_feedparser_entry(e, position) for position, e in enumerate(d.entries)]
@@ -235,6 +241,10 @@ def _feedparser(body: bytes, *, url: str, headers: Mapping[str, str]) -> Any:
     response_headers["content-location"] = url
     # feedparser treats bytes and str as a filename or URL first (notes §8.1); a BytesIO is only data.
     return feedparser.parse(io.BytesIO(body), response_headers=response_headers)
+
+
+def _broken(d: Any) -> bool:
+    return bool(d.bozo) and type(d.get("bozo_exception")).__name__ not in _HARMLESS_BOZO
 
 
 def _bind_undeclared_prefixes(body: bytes) -> bytes | None:
@@ -276,8 +286,9 @@ def _feedparser_entry(e: Any, position: int) -> FeedEntry:
         position=position,
         title=_detail_text(e, "title"),
         link=_nonempty(e.get("link")),
-        published=_from_struct(e.get("published_parsed")),
-        updated=_from_struct(e.get("updated_parsed")),
+        # dict.get skips feedparser's deprecated fallback that answers `updated` with `published`.
+        published=_from_struct(dict.get(e, "published_parsed")),
+        updated=_from_struct(dict.get(e, "updated_parsed")),
         author=_nonempty(e.get("author")),
         text=text,
         tags=_tags(t.get("term") for t in e.get("tags") or []),

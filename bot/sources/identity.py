@@ -74,7 +74,7 @@ def _is_tracking(name: str) -> bool:
 def normalize_words(text: str) -> str:
     """Return `text` case-folded, without punctuation, its whitespace collapsed to single spaces."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    kept = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded)
+    kept = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("P"))
     return _SPACE.sub(" ", kept).strip()
 
 
