@@ -43,7 +43,11 @@ _HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
 _ENTITY_DECLARATIONS = (b"<!ENTITY", "<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
 _INTERNAL_SUBSET = re.compile(r"<!DOCTYPE\s[^\[>]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _UTF16_DECLARATION = re.compile(r"""(<\?xml[^>]*encoding=["'])utf-16(?:-?[lb]e)?(["'])""", re.IGNORECASE)
-_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+    re.IGNORECASE | re.DOTALL,
+)
+_START_TAG = re.compile(r"<[A-Za-z_][^<>]*>")
 _UNBOUND_PREFIX_TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*):")
 _TAG_LIKE = re.compile(r"<[A-Za-z/!][^<>]*>")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -116,7 +120,9 @@ def parse_feed_sync(body: bytes, *, url: str, headers: Mapping[str, str] | None 
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise FeedError("the response body is empty: there is no feed to read")
-    if "json" in content_type or stripped.startswith(b"{"):
+    # The body's first character decides before the header does: servers label RSS as JSON and
+    # JSON as text/plain, but a feed that opens with "{" is never XML.
+    if stripped.startswith(b"{") or ("json" in content_type and not stripped.startswith(b"<")):
         parsed = _parse_json_feed(body)
     else:
         parsed = _parse_xml_feed(body, url=url, headers=lowered, content_type=content_type)
@@ -285,8 +291,9 @@ def _bind_undeclared_prefixes(body: bytes) -> bytes | None:
     if not unbound:
         return None
     fixed = _UNBOUND_PREFIX_TAG.sub(lambda m: f"<{m.group(1)}" if m.group(2) in unbound else m.group(0), text)
-    attribute_prefixes = "|".join(map(re.escape, unbound))
-    fixed = re.sub(rf"\s(?:{attribute_prefixes}):", " ", fixed)
+    alternatives = "|".join(map(re.escape, sorted(unbound)))
+    attribute = re.compile(rf"(\s)(?:{alternatives}):")
+    fixed = _START_TAG.sub(lambda m: attribute.sub(r"\1", m.group(0)), fixed)
     fixed = _XML_DECLARATION_START.sub("", re.sub(r"<!--.*?-->", "", fixed, flags=re.DOTALL), count=1)
     return fixed.encode("utf-8")
 
@@ -439,7 +446,8 @@ def _json_item(item: Mapping[str, Any], position: int, problems: list[str], *, w
     return FeedEntry(
         raw_id=None if isinstance(raw_id, dict | list) else raw_id,
         position=position,
-        title=normalize_text(html_to_text(_str_field(item.get("title")))).replace("\n", " "),
+        # JSON Feed titles are plain text (jsonfeed.org/version/1.1): "<div>" in one is the author's words.
+        title=" ".join(_str_field(item.get("title")).split()),
         link=_nonempty(item.get("url")) or _nonempty(item.get("external_url")),
         published=_json_date(item.get("date_published"), f"{where}.date_published", problems),
         updated=_json_date(item.get("date_modified"), f"{where}.date_modified", problems),

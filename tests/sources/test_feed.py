@@ -178,6 +178,45 @@ async def test_an_html_page_is_recognised_even_when_served_as_xml() -> None:
     assert "HTML web page" in reason
 
 
+async def test_an_xhtml_page_with_an_xml_declaration_is_recognised_as_a_web_page() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Blog</title></head><body><p>Hi</p></body></html>'
+    )
+    assert "HTML web page" in await _refused(body)
+
+
+async def test_an_rss_feed_mislabelled_as_json_is_still_read() -> None:
+    parsed = await _fixture("rss10.rdf", **{"Content-Type": "application/json"})
+    assert len(parsed.entries) == 2
+
+
+async def test_a_json_feed_title_is_plain_text_even_when_it_looks_like_markup() -> None:
+    body = b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "title": "Why <div> soup &amp; tables"}]}'
+    parsed = await parse_feed(body, url=URL)
+    assert parsed.entries[0].title == "Why <div> soup &amp; tables"
+
+
+async def test_a_feed_with_no_entries_yet_is_a_feed_not_an_error() -> None:
+    parsed = await parse_feed(
+        b'<rss version="2.0"><channel><title>New blog</title><link>https://new.example/</link></channel></rss>',
+        url=URL,
+    )
+    assert parsed.title == "New blog"
+    assert parsed.entries == ()
+
+
+async def test_reading_undeclared_prefixes_keeps_prefix_like_words_in_the_text() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss rss:version="2.0"><rss:channel><rss:title>T</rss:title>'
+        b"<rss:item><rss:title>Feeds</rss:title><rss:link>https://p.example/1</rss:link>"
+        b"<rss:description>Subscribe via rss: it is easy</rss:description></rss:item></rss:channel></rss>"
+    )
+    parsed = await parse_feed(body, url=URL)
+    assert parsed.entries[0].text == "Subscribe via rss: it is easy"
+    assert any("undeclared namespace prefix" in p for p in parsed.problems)
+
+
 @pytest.mark.parametrize("body", [b"", b"  \r\n\t ", b"\xef\xbb\xbf\n"])
 async def test_an_empty_body_is_refused_as_empty(body: bytes) -> None:
     assert "empty" in await _refused(body)

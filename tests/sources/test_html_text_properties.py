@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.sources.feed import html_to_text
+from bot.sources.feed import html_to_text, parse_feed_sync
 
 SECRET = "zzsecretzz"  # only ever inside <script>/<style>/attributes, so it must never reach the text
 TAG = re.compile(r"<[A-Za-z/!][^<>]*>")
@@ -59,3 +59,18 @@ def test_entry_html_never_leaves_tags_scripts_or_hidden_text(parts: list[str]) -
 def test_every_word_of_escaped_paragraphs_survives(paragraphs: list[str]) -> None:
     text = html_to_text("".join(f"<p>{_escape(p)}</p>" for p in paragraphs))
     assert text.split() == " ".join(paragraphs).split()
+
+
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(fragments(), max_size=6))
+def test_entry_html_inside_a_real_feed_never_reaches_the_text_as_markup(parts: list[str]) -> None:
+    markup = "".join(parts)
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>P</title>'
+        f"<item><guid>g</guid><title>t</title><description><![CDATA[{markup}]]></description></item>"
+        f"<item><guid>h</guid><title>u</title><description>{_escape(markup)}</description></item>"
+        "</channel></rss>"
+    ).encode()
+    for entry in parse_feed_sync(body, url="https://p.example/feed").entries:
+        assert SECRET not in entry.text
+        assert not TAG.search(entry.text)
