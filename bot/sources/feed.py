@@ -1,9 +1,9 @@
 """Parsing a feed body (RSS 0.9x/1.0/2.0, Atom 1.0, JSON Feed 1.0/1.1) into plain-text entries.
 
 feedparser reads the XML formats as browsers and readers do: it copes with wrong encodings,
-half-broken markup and twenty date formats; html-text then turns entry HTML into plain text. It is
-synchronous and costs tens of milliseconds on a large feed, so it runs in a worker thread. feedparser 6 cannot read JSON
-Feed (notes §1.1), hence the small mapper here. A body that is not a feed at all raises `FeedError`
+half-broken markup and twenty date formats; html-text then turns entry HTML into plain text. Both
+are synchronous and cost tens of milliseconds on a large feed, so they run in a worker thread.
+feedparser 6 cannot read JSON Feed (notes §1.1), hence the small mapper here. A body that is not a feed at all raises `FeedError`
 with a reason a user can act on; a feed that is only malformed parses, with a problem note.
 """
 
@@ -306,7 +306,7 @@ def _describe(exc: object) -> str:
 def _feedparser_entry(e: Any, position: int) -> FeedEntry:
     content = e.get("content") or []
     if content:
-        # Atom may carry several alternatives; the HTML one has the most words and feedparser sanitised it.
+        # Atom may carry several alternatives (text, html, xhtml); the longest has the most words.
         best = max(content, key=lambda c: len(c.get("value") or ""))
         text = _to_text(best.get("value") or "", best.get("type"))
     else:

@@ -43,7 +43,7 @@ def entry_to_summary(entry: FeedEntry, *, feed_title: str, feed_url: str) -> Sum
     where = f"entry {entry.position + 1}"
     if not title and not text:
         return SkippedEntry(entry.position, f"{where} has neither a title nor any text")
-    headline = _cut(title or _sentences(text)[0], HEADLINE_MAX)
+    headline = _cut(title or " ".join(_sentences(text)[0].split()), HEADLINE_MAX)
     link = entry.link if entry.link and _HTTP.match(entry.link) else None
     source_url = link or (feed_url if _HTTP.match(feed_url) else None)
     tags = list(dict.fromkeys(slug for slug in (slugify(t, max_len=80) for t in entry.tags) if slug))

@@ -80,6 +80,11 @@ def test_an_entry_without_a_title_is_headed_by_its_first_sentence() -> None:
     assert summary.headline == "First frost last night."
 
 
+def test_a_headline_from_text_is_one_line() -> None:
+    summary = _summary(_entry(title="", text="Frost warning\nfor the valley tonight. Cover plants."))
+    assert summary.headline == "Frost warning for the valley tonight."
+
+
 def test_an_overlong_title_is_cut_at_a_word_to_fit_the_headline_limit() -> None:
     summary = _summary(_entry(title="word " * 100))
     assert len(summary.headline) <= HEADLINE_MAX
