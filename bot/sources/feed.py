@@ -23,7 +23,7 @@ import feedparser
 import html_text
 import lxml.etree
 
-from bot.sources.identity import KeyKind, drop_duplicate_keys, identify
+from bot.sources.identity import IdScheme, KeyKind, drop_duplicate_keys, identify
 
 # Syndication module (http://web.resource.org/rss/1.0/modules/syndication/): period names, default
 # "daily", and frequency, default 1 update per period.
@@ -75,13 +75,15 @@ class FeedEntry:
     text: str
     tags: tuple[str, ...]
     position: int
-    raw_id: InitVar[object] = None
+    # No default, so `dataclasses.replace` must be told the id again instead of silently re-keying.
+    raw_id: InitVar[object]
+    id_scheme: InitVar[IdScheme] = "id"
     key: str = field(init=False)
     key_kind: KeyKind = field(init=False)
     fingerprint: str = field(init=False)
 
-    def __post_init__(self, raw_id: object) -> None:
-        ident = identify(raw_id, link=self.link, title=self.title, text=self.text)
+    def __post_init__(self, raw_id: object, id_scheme: IdScheme) -> None:
+        ident = identify(raw_id, link=self.link, title=self.title, text=self.text, scheme=id_scheme)
         # Frozen: the identity is derived once here, so it can never disagree with the fields.
         object.__setattr__(self, "key", ident.key)
         object.__setattr__(self, "key_kind", ident.key_kind)
@@ -102,17 +104,22 @@ class ParsedFeed:
     parse_ms: float = field(default=0.0, compare=False)
 
 
-async def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+async def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str] | None = None, id_scheme: IdScheme = "id"
+) -> ParsedFeed:
     """Parse a feed body fetched from `url`; raise FeedError when the body is not a feed.
 
     `url` should be the feed's stored canonical URL: feedparser resolves relative links and
     relative GUIDs against it, and keying on the per-request URL would make every GUID change after
-    a redirect (notes §1.2).
+    a redirect (notes §1.2). `id_scheme="id+link"` keys entries on id and link together, for a
+    feed whose ids were found to repeat (`ParsedFeed.duplicates_dropped`).
     """
-    return await asyncio.to_thread(parse_feed_sync, body, url=url, headers=headers)
+    return await asyncio.to_thread(parse_feed_sync, body, url=url, headers=headers, id_scheme=id_scheme)
 
 
-def parse_feed_sync(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+def parse_feed_sync(
+    body: bytes, *, url: str, headers: Mapping[str, str] | None = None, id_scheme: IdScheme = "id"
+) -> ParsedFeed:
     """Parse like `parse_feed`, in the calling thread (for callers already off the event loop)."""
     started = time.perf_counter()
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
@@ -123,9 +130,11 @@ def parse_feed_sync(body: bytes, *, url: str, headers: Mapping[str, str] | None 
     # The body's first character decides before the header does: servers label RSS as JSON and
     # JSON as text/plain, but a feed that opens with "{" is never XML.
     if stripped.startswith(b"{") or ("json" in content_type and not stripped.startswith(b"<")):
-        parsed = _parse_json_feed(body)
+        parsed = _parse_json_feed(body, id_scheme)
     else:
-        parsed = _parse_xml_feed(body, url=url, headers=lowered, content_type=content_type)
+        parsed = _parse_xml_feed(
+            body, url=url, headers=lowered, content_type=content_type, id_scheme=id_scheme
+        )
     elapsed = (time.perf_counter() - started) * 1000
     return replace(parsed, parse_ms=elapsed)
 
@@ -199,7 +208,9 @@ def _build(
 # ---- XML feeds through feedparser -------------------------------------------------------------
 
 
-def _parse_xml_feed(body: bytes, *, url: str, headers: Mapping[str, str], content_type: str) -> ParsedFeed:
+def _parse_xml_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str], content_type: str, id_scheme: IdScheme
+) -> ParsedFeed:
     problems: list[str] = []
     if any(marker in body for marker in _ENTITY_DECLARATIONS):
         body = _without_entity_declarations(body)
@@ -228,7 +239,7 @@ def _parse_xml_feed(body: bytes, *, url: str, headers: Mapping[str, str], conten
             raise FeedError(f"the feed is broken and no entry could be read ({_describe(d.bozo_exception)})")
         problems.append(f"malformed feed, read anyway: {_describe(d.bozo_exception)}")
     feed = d.feed
-    raws = [_feedparser_entry(e, position) for position, e in enumerate(d.entries)]
+    raws = [_feedparser_entry(e, position, id_scheme) for position, e in enumerate(d.entries)]
     return _build(
         _detail_text(feed, "title"),
         _nonempty(feed.get("link")),
@@ -303,7 +314,7 @@ def _describe(exc: object) -> str:
     return message or type(exc).__name__
 
 
-def _feedparser_entry(e: Any, position: int) -> FeedEntry:
+def _feedparser_entry(e: Any, position: int, id_scheme: IdScheme) -> FeedEntry:
     content = e.get("content") or []
     if content:
         # Atom may carry several alternatives (text, html, xhtml); the longest has the most words.
@@ -314,6 +325,7 @@ def _feedparser_entry(e: Any, position: int) -> FeedEntry:
         text = _to_text(e.get("summary") or "", detail.get("type"))
     return FeedEntry(
         raw_id=e.get("id"),
+        id_scheme=id_scheme,
         position=position,
         title=_detail_text(e, "title"),
         link=_nonempty(e.get("link")),
@@ -393,7 +405,7 @@ def _tags(terms: Any) -> tuple[str, ...]:
 # ---- JSON Feed --------------------------------------------------------------------------------
 
 
-def _parse_json_feed(body: bytes) -> ParsedFeed:
+def _parse_json_feed(body: bytes, id_scheme: IdScheme) -> ParsedFeed:
     # Written by hand because feedparser 6 has no JSON Feed reader; the format is a flat mapping
     # (https://jsonfeed.org/version/1.1), so this is field renaming, not parsing.
     try:
@@ -421,7 +433,7 @@ def _parse_json_feed(body: bytes) -> ParsedFeed:
         if not isinstance(item, dict):
             problems.append(f"items[{index}] is not an object; skipped")
             continue
-        raws.append(_json_item(item, len(raws), problems, where=f"items[{index}]"))
+        raws.append(_json_item(item, len(raws), problems, where=f"items[{index}]", id_scheme=id_scheme))
     return _build(
         _str_field(doc.get("title")),
         _nonempty(doc.get("home_page_url")),
@@ -432,7 +444,9 @@ def _parse_json_feed(body: bytes) -> ParsedFeed:
     )
 
 
-def _json_item(item: Mapping[str, Any], position: int, problems: list[str], *, where: str) -> FeedEntry:
+def _json_item(
+    item: Mapping[str, Any], position: int, problems: list[str], *, where: str, id_scheme: IdScheme
+) -> FeedEntry:
     if item.get("content_html"):
         text = html_to_text(str(item["content_html"]))
     elif item.get("content_text"):
@@ -445,6 +459,7 @@ def _json_item(item: Mapping[str, Any], position: int, problems: list[str], *, w
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
     return FeedEntry(
         raw_id=None if isinstance(raw_id, dict | list) else raw_id,
+        id_scheme=id_scheme,
         position=position,
         # JSON Feed titles are plain text (jsonfeed.org/version/1.1): "<div>" in one is the author's words.
         title=" ".join(_str_field(item.get("title")).split()),

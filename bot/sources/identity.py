@@ -18,6 +18,9 @@ from typing import Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 KeyKind = Literal["id", "link", "hash"]
+# "id+link" is for feeds whose ids repeat (a CMS that reuses GUIDs): notes §1.7 step 3 keys such a
+# feed on id and link together once it is known to be broken, so its distinct stories stay distinct.
+IdScheme = Literal["id", "id+link"]
 
 # Query parameters that only say where a click came from; two links differing in these are one page.
 # utm_* is Google Analytics' campaign set, fbclid Facebook's and gclid Google Ads' click ids.
@@ -88,12 +91,16 @@ def fingerprint(title: str, link: str | None) -> str:
     return sha256_hex(normalize_words(title) + "\x00" + normalize_url(link or ""))
 
 
-def identify(raw_id: object, *, link: str | None, title: str, text: str) -> EntryIdentity:
+def identify(
+    raw_id: object, *, link: str | None, title: str, text: str, scheme: IdScheme = "id"
+) -> EntryIdentity:
     """Return the identity of an entry from its own id, else its link, else its title and text."""
     kind: KeyKind
     raw = "" if raw_id is None else str(raw_id).strip()
     if raw:
         kind = "id"
+        if scheme == "id+link" and link and link.strip():
+            raw = f"{raw}\x00{normalize_url(link)}"
     elif link and link.strip():
         kind, raw = "link", normalize_url(link)
     else:

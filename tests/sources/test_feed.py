@@ -140,6 +140,14 @@ async def test_duplicate_ids_inside_one_feed_keep_the_first_and_say_how_many_wen
     assert any("2 of 4 entries repeat an id" in p for p in parsed.problems)
 
 
+async def test_a_feed_known_to_repeat_ids_keeps_every_story_when_keyed_on_id_and_link() -> None:
+    body = (FIXTURES / "duplicate_ids.xml").read_bytes()
+    parsed = await parse_feed(body, url=URL, id_scheme="id+link")
+    assert [e.title for e in parsed.entries] == ["First story", "Second story", "Third story", "Fourth story"]
+    assert parsed.duplicates_dropped == 0
+    assert parsed.problems == ()
+
+
 async def test_a_guid_rewrite_changes_the_key_but_not_the_fingerprint() -> None:
     body = (FIXTURES / "duplicate_ids.xml").read_bytes()
     before = (await parse_feed(body, url=URL)).entries[0]

@@ -67,6 +67,14 @@ def test_only_the_first_500_characters_of_text_decide_a_hash_key() -> None:
     )
 
 
+def test_the_id_and_link_scheme_tells_apart_entries_sharing_an_id() -> None:
+    one = identify("post", link="https://x.example/1", title="A", text="", scheme="id+link")
+    two = identify("post", link="https://x.example/2", title="B", text="", scheme="id+link")
+    assert one.key_kind == "id"
+    assert one.key != two.key
+    assert one.key != identify("post", link="https://x.example/1", title="A", text="").key
+
+
 def test_a_guid_rewrite_keeps_the_fingerprint() -> None:
     before = identify("guid-1", link="https://x.example/a", title="Budget passes", text="")
     after = identify("guid-1-rewritten", link="https://x.example/a", title="Budget passes", text="")
