@@ -132,6 +132,10 @@ def parse_feed_sync(
     if stripped.startswith(b"{") or ("json" in content_type and not stripped.startswith(b"<")):
         parsed = _parse_json_feed(body, id_scheme)
     else:
+        if stripped.startswith(b"<?xml"):
+            # Blank lines before the XML declaration (a common CMS plugin slip) make expat refuse the
+            # whole document, and feedparser's fallback parser is slower and looser; they carry nothing.
+            body = stripped
         parsed = _parse_xml_feed(
             body, url=url, headers=lowered, content_type=content_type, id_scheme=id_scheme
         )

@@ -114,6 +114,11 @@ async def test_the_malformed_namespaced_feed_is_read_with_a_problem_note() -> No
     assert any("namespace prefix" in p for p in parsed.problems)
 
 
+@pytest.mark.parametrize("name", ["kagi.xml", "postgis.xml", "pypy.xml"])
+async def test_blank_lines_before_the_xml_declaration_do_not_make_a_feed_malformed(name: str) -> None:
+    assert (await _parse(name)).problems == ()
+
+
 async def test_a_feed_with_a_ttl_reports_it_as_a_poll_hint() -> None:
     parsed = await _parse("foolcontrol.xml")
     assert parsed.ttl is not None
