@@ -34,6 +34,7 @@ SY_PERIODS = {
     "monthly": timedelta(days=30),
     "yearly": timedelta(days=365),
 }
+_INVISIBLE_TAGS = frozenset({"script", "style"})  # html-text drops these with their text
 LIST_BULLET = "- "  # the article format's list marker (bot/core/article.py)
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/1"  # covers 1 and 1.1 (jsonfeed.org/version/1.1)
 # feedparser bozo exceptions that say nothing is wrong with the entries (reader's
@@ -166,10 +167,26 @@ def _extract(markup: str) -> str:
         # lxml refuses a few inputs outright (nothing but a processing instruction); they carry no text.
         return ""
     for item in tree.iter("li"):
-        # html-text writes list items without a marker; a bullet keeps each one visibly an item in chat
-        # and lets the article parser see `- Label: text` discussion areas.
-        item.text = LIST_BULLET + (item.text or "")
+        _mark_list_item(item)
     return normalize_text(html_text.extract_text(tree, guess_layout=True))
+
+
+def _mark_list_item(item: Any) -> None:
+    # html-text writes list items without a marker; a bullet keeps each one visibly an item in chat
+    # and lets the article parser see `- Label: text` discussion areas. The bullet goes before the
+    # item's first words, which sit inside a <p> in Markdown-made "loose" lists, so it never dangles
+    # on a line of its own.
+    if item.text and item.text.strip():
+        item.text = LIST_BULLET + item.text.lstrip()
+        return
+    for element in item.iterdescendants():
+        if not isinstance(element.tag, str) or element.tag in _INVISIBLE_TAGS:
+            continue
+        if element.text and element.text.strip():
+            element.text = LIST_BULLET + element.text.lstrip()
+            return
+    if item.text_content().strip():
+        item.text = LIST_BULLET
 
 
 def normalize_text(text: str) -> str:

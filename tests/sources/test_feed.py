@@ -356,5 +356,13 @@ def test_a_literal_less_than_sign_in_text_survives() -> None:
     assert html_to_text("<p>3 &lt; 4 and 5 &gt; 2</p>") == "3 < 4 and 5 > 2"
 
 
+def test_list_items_get_a_bullet_before_their_first_words() -> None:
+    markup = (
+        "<ul><li><p><a href='/a'>Source</a> download</p></li><li><script>x()</script><b>Docs:</b> PDF</li>"
+        "<li></li><li>Plain</li></ul>"
+    )
+    assert html_to_text(markup) == "- Source download\n\n- Docs: PDF\n- Plain"
+
+
 def test_an_image_only_entry_has_no_text() -> None:
     assert html_to_text('<img src="https://pixel.example/p.gif" width="1" height="1">') == ""

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.core.summary import Summary
 from bot.sources.feed import ParsedFeed, parse_feed
+from bot.sources.feed_summary import entry_to_summary
 from bot.sources.identity import normalize_url, sha256_hex
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "feeds"
@@ -99,6 +101,17 @@ async def test_no_entry_text_carries_markup(name: str) -> None:
         assert "<script" not in entry.text.lower()
         assert "<p>" not in entry.text
         assert "&amp;" not in entry.text
+
+
+@pytest.mark.parametrize("name", FEEDS)
+async def test_every_entry_becomes_a_summary_whose_lede_is_the_entrys_own_words(name: str) -> None:
+    parsed = await _parse(name)
+    for entry in parsed.entries:
+        summary = entry_to_summary(entry, feed_title=parsed.title, feed_url=f"https://feeds.example/{name}")
+        assert isinstance(summary, Summary), summary
+        assert summary.headline == entry.title
+        if summary.lede:
+            assert " ".join(summary.lede.split()) in " ".join(entry.text.split())
 
 
 async def test_the_utf16_feed_reads_as_text_not_as_mojibake() -> None:
