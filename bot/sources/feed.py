@@ -42,6 +42,7 @@ JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/1"  # covers 1 and 1.1 
 _HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
 # `<!ENTITY` in ASCII-compatible encodings and in UTF-16 either way round.
 _ENTITY_DECLARATIONS = (b"<!ENTITY", "<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
+_DOCTYPE = re.compile(r"<!DOCTYPE\s", re.IGNORECASE)
 _INTERNAL_SUBSET = re.compile(r"<!DOCTYPE\s[^\[>]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _UTF16_DECLARATION = re.compile(r"""(<\?xml[^>]*encoding=["'])utf-16(?:-?[lb]e)?(["'])""", re.IGNORECASE)
 _HTML_START = re.compile(
@@ -234,8 +235,9 @@ def _parse_xml_feed(
 ) -> ParsedFeed:
     problems: list[str] = []
     if any(marker in body for marker in _ENTITY_DECLARATIONS):
-        body = _without_entity_declarations(body)
-        problems.append("the feed declares its own XML entities; they were ignored, never expanded")
+        body, declared = _without_entity_declarations(body)
+        if declared:
+            problems.append("the feed declares its own XML entities; they were ignored, never expanded")
     d = _feedparser(body, url=url, headers=headers)
     if not d.entries and _broken(d):
         repaired = _bind_undeclared_prefixes(body)
@@ -287,22 +289,26 @@ def _feedparser(body: bytes, *, url: str, headers: Mapping[str, str]) -> Any:
     )
 
 
-def _without_entity_declarations(body: bytes) -> bytes:
+def _without_entity_declarations(body: bytes) -> tuple[bytes, bool]:
     # feedparser's expat backend expands internal entities (only expat's amplification limit stops
     # a billion-laughs body), and feedparser has no switch to turn DTDs off. Dropping the DOCTYPE's
     # internal subset leaves entity references undefined, which the loose parser reads as text; a
-    # few real feeds declare `&nbsp;` this way and keep their entries.
+    # few real feeds declare `&nbsp;` this way and keep their entries. Returns the body and whether
+    # it declared entities: "<!ENTITY" with no DOCTYPE before it is an article's code sample.
     utf16 = body.startswith((b"\xff\xfe", b"\xfe\xff")) or _ENTITY_DECLARATIONS[0] not in body
     text = body.decode("utf-16" if utf16 else "utf-8", errors="replace")
+    doctype = _DOCTYPE.search(text)
+    if doctype is None or doctype.start() > text.find("<!ENTITY"):
+        return body, False
     stripped, count = _INTERNAL_SUBSET.subn("", text, count=1)
-    if not count or "<!ENTITY" in stripped:
+    if not count:
         raise FeedError(
-            "the body declares XML entities outside a well-formed DOCTYPE; newsbot refuses it because "
+            "the body declares XML entities in a DOCTYPE that never ends; newsbot refuses it because "
             "entities can expand to gigabytes or pull in local files"
         )
     if utf16:
         stripped = _UTF16_DECLARATION.sub(r"\1utf-8\2", stripped, count=1)
-    return stripped.encode("utf-8")
+    return stripped.encode("utf-8"), True
 
 
 def _broken(d: Any) -> bool:

@@ -329,9 +329,22 @@ async def test_a_feed_declaring_nbsp_as_an_entity_keeps_its_entries() -> None:
     assert [e.title for e in parsed.entries] == ["Hello world"]
 
 
-async def test_entity_declarations_outside_a_doctype_are_refused() -> None:
+async def test_entity_declarations_in_a_doctype_that_never_ends_are_refused() -> None:
     reason = await _refused(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b"><rss version="2.0"></rss>')
-    assert "declares XML entities outside a well-formed DOCTYPE" in reason
+    assert "declares XML entities in a DOCTYPE that never ends" in reason
+
+
+async def test_an_article_quoting_an_entity_declaration_is_read_as_it_is() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Security notes</title>'
+        b"<item><guid>x1</guid><title>XXE explained</title>"
+        b'<description><![CDATA[<p>Attackers send</p><pre><!ENTITY xxe SYSTEM "file:///etc/hostname"></pre>]]>'
+        b"</description></item></channel></rss>"
+    )
+    parsed = await parse_feed(body, url=URL)
+    assert [e.title for e in parsed.entries] == ["XXE explained"]
+    assert parsed.entries[0].text.startswith("Attackers send")
+    assert parsed.problems == ()
 
 
 async def test_a_public_dtd_reference_is_no_entity_declaration() -> None:
