@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 KeyKind = Literal["id", "link", "hash"]
 # "id+link" is for feeds whose ids repeat (a CMS that reuses GUIDs): notes §1.7 step 3 keys such a
@@ -55,18 +55,19 @@ def normalize_url(url: str) -> str:
         return text
     if not parts.scheme or not parts.netloc:
         return text.split("#", 1)[0]
-    query = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(name)
-    ]
+    # Parameters are filtered as written, not re-encoded, so "?a" and "%2F" reach the key unchanged.
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _is_tracking(unquote_plus(pair.split("=", 1)[0]))
+    )
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         netloc = f"{userinfo}@{host.lower()}"
     else:
         netloc = netloc.lower()
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, query, ""))
 
 
 def _is_tracking(name: str) -> bool:

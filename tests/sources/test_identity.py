@@ -24,6 +24,12 @@ def test_a_url_loses_its_fragment_and_click_tracking_but_keeps_the_rest() -> Non
     assert normalize_url(url) == "https://news.example.com/Story/7?id=3&page=2"
 
 
+def test_a_url_keeps_its_other_parameters_exactly_as_written() -> None:
+    assert normalize_url("https://a.example/s?q=a+b%2Fc&flag&utm_term=x&empty=") == (
+        "https://a.example/s?q=a+b%2Fc&flag&empty="
+    )
+
+
 def test_a_url_keeps_its_path_case_and_parameter_order() -> None:
     assert normalize_url("https://a.example/A/b?z=1&a=2") == "https://a.example/A/b?z=1&a=2"
 
