@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -25,7 +26,6 @@ _LABELLED_ITEM = re.compile(r"^[ \t]*(?:[-*+•])[ \t]+[^:\n]{1,60}:[ \t]+\S", r
 # capital, digit or opening quote. Hand-written because a lede cut needs only the first few
 # boundaries, and a wrong cut loses nothing: the rest of the paragraph stays in the body.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]»]*\s+(?=[\"“‘(«]?[A-Z0-9À-Ý])")
-_HTTP = re.compile(r"^https?://[^\s/?#]+\S*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +37,19 @@ class SkippedEntry:
 
 
 def entry_to_summary(entry: FeedEntry, *, feed_title: str, feed_url: str) -> Summary | SkippedEntry:
-    """Return the entry as a summary, or a SkippedEntry saying why it cannot be one."""
+    """Return the entry as a summary, or a SkippedEntry saying why it cannot be one.
+
+    `feed_url` names the outlet when the feed has no title; the story's URL is the entry's link only.
+    """
     title = " ".join(entry.title.split())
     text = entry.text.strip()
     where = f"entry {entry.position + 1}"
     if not title and not text:
         return SkippedEntry(entry.position, f"{where} has neither a title nor any text")
     headline = _cut(title or " ".join(_sentences(text)[0].split()), HEADLINE_MAX)
-    link = entry.link if entry.link and _HTTP.match(entry.link) else None
-    source_url = link or (feed_url if _HTTP.match(feed_url) else None)
+    # Only the entry's own web link is the story's URL: the feed URL is an XML file, and as the
+    # summary id's basis it would give every link-less entry of a feed the same digest.
+    source_url = _web_url(entry.link)
     tags = list(dict.fromkeys(slug for slug in (slugify(t, max_len=80) for t in entry.tags) if slug))
     lede, topics, sections = _body(headline, text)
     try:
@@ -53,7 +57,8 @@ def entry_to_summary(entry: FeedEntry, *, feed_title: str, feed_url: str) -> Sum
             headline=headline,
             lede=lede,
             published=entry.published or entry.updated,
-            source=Source(name=feed_title.strip() or None, url=source_url),
+            # A feed without a title is still somebody's: its host names the outlet.
+            source=Source(name=feed_title.strip() or urlsplit(feed_url).hostname or None, url=source_url),
             topics=topics,
             sections=sections,
             tags=tags,
@@ -85,6 +90,14 @@ def _body(headline: str, text: str) -> tuple[str | None, list[Section], list[Sec
         rest = f"{remainder}\n\n{rest}".strip() if remainder else rest
     sections = [Section(title=UNHEADED_TITLE, text=rest.strip())] if rest.strip() else []
     return lede, [], sections
+
+
+def _web_url(url: str | None) -> str | None:
+    # The core's own rule decides what a source URL may be (http or https, a host).
+    try:
+        return Source(url=url).url if url else None
+    except ValidationError:
+        return None
 
 
 def _sentences(text: str) -> list[str]:

@@ -96,10 +96,23 @@ def test_an_entry_with_neither_title_nor_text_is_skipped_with_a_reason() -> None
     assert result == SkippedEntry(3, "entry 4 has neither a title nor any text")
 
 
-def test_an_entry_without_a_web_link_is_sourced_to_the_feed() -> None:
+def test_an_entry_without_a_web_link_names_its_feed_but_links_nowhere() -> None:
     summary = _summary(_entry(link="tag:desk.example,2026:x"))
     assert summary.source is not None
-    assert summary.source.url == FEED_URL
+    assert summary.source.name == "Trade & Tech Desk"
+    assert summary.source.url is None
+
+
+def test_a_feed_without_a_title_is_named_by_its_host() -> None:
+    summary = _summary(_entry(), feed_title="  ")
+    assert summary.source is not None
+    assert summary.source.name == "desk.example"
+
+
+def test_two_linkless_entries_with_one_title_on_different_days_are_different_stories() -> None:
+    monday = _summary(_entry(link=None, published=datetime(2026, 11, 30, tzinfo=UTC)))
+    tuesday = _summary(_entry(link=None, published=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert monday.id != tuesday.id
 
 
 def test_the_same_entry_twice_is_the_same_summary_id() -> None:
