@@ -22,10 +22,11 @@ from bot.core.ports import PutOutcome, TaggedSummary
 from bot.core.summary import Summary
 from bot.core.tagging import Tagger
 from bot.sources.decide import FeedDecision, decide, entry_time
-from bot.sources.feed import FeedEntry, FeedError, ParsedFeed, entry_to_summary, parse_feed
+from bot.sources.feed import FeedEntry, FeedError, ParsedFeed, parse_feed
+from bot.sources.feed_summary import SkippedEntry, entry_to_summary
 from bot.sources.fetch import (
-    FetchFailed,
     Fetched,
+    FetchFailed,
     FetchOutcome,
     NotModified,
     failure_delay,
@@ -103,7 +104,7 @@ class PollReport:
         if self.error:
             tail = f" — paused: {self.paused}" if self.paused else ""
             return f"{head} failed: {self.error}{tail}"
-        if self.status == 304:
+        if self.note == "not modified":
             return f"{head} not modified"
         text = f"{head} {self.new} new, {self.updated} updated, {self.unchanged} unchanged"
         if self.announced != self.new:
@@ -151,7 +152,10 @@ class FeedPoller:
     async def poll_due(self, *, limit: int | None = None) -> list[PollReport]:
         """Claim the feeds that are due and poll them; returns one report per feed."""
         claimed = await self.feeds.claim(
-            self.clock(), self.owner, lease_for=self.settings.lease, limit=limit or self.settings.concurrency * 4
+            self.clock(),
+            self.owner,
+            lease_for=self.settings.lease,
+            limit=limit or self.settings.concurrency * 4,
         )
         return await self._poll_all(claimed)
 
@@ -176,10 +180,12 @@ class FeedPoller:
         try:
             outcome = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
             if isinstance(outcome, FetchFailed):
-                return await self._failed(feed, outcome.reason, outcome.status, outcome.retry_after, outcome.gone)
+                return await self._failed(
+                    feed, outcome.reason, outcome.status, outcome.retry_after, outcome.gone
+                )
             now = self.clock()
             if isinstance(outcome, NotModified):
-                return await self._unchanged(feed, now, 304, outcome.fresh_for, outcome.etag, outcome.last_modified)
+                return await self._unchanged(feed, now, 304, outcome)
             return await self._fetched(feed, outcome, now)
         except Exception as error:  # a bug must not stop the other feeds; the lease runs out and retries
             log.exception("feed %s: poll failed", feed.name)
@@ -187,22 +193,20 @@ class FeedPoller:
 
     def _next(self, feed: Feed, now: datetime, **hints: Any) -> datetime:
         s = self.settings
-        return next_fetch_at(now, url=feed.url, interval=s.interval, floor=s.floor, ceiling=s.ceiling, **hints)
+        return next_fetch_at(
+            now, url=feed.url, interval=s.interval, floor=s.floor, ceiling=s.ceiling, **hints
+        )
 
     async def _unchanged(
-        self,
-        feed: Feed,
-        now: datetime,
-        status: int,
-        fresh_for: timedelta | None,
-        etag: str | None,
-        last_modified: str | None,
+        self, feed: Feed, now: datetime, status: int, got: NotModified | Fetched
     ) -> PollReport:
+        fresh_for = got.fresh_for
         await self.feeds.release(
             feed.id,
             self.owner,
-            etag=etag or feed.etag,
-            last_modified=last_modified or feed.last_modified,
+            url=got.permanent_url or feed.url,
+            etag=got.etag or feed.etag,
+            last_modified=got.last_modified or feed.last_modified,
             last_fetch_at=now,
             last_status=status,
             last_result="not modified",
@@ -211,7 +215,7 @@ class FeedPoller:
             failing_since=None,
             next_fetch_at=self._next(feed, now, fresh_for=fresh_for, ttl_hint=None, retry_after=None),
         )
-        return PollReport(feed.name, status=304)
+        return PollReport(feed.name, status=status, note="not modified")
 
     async def _failed(
         self, feed: Feed, reason: str, status: int | None, retry_after: timedelta | None, gone: bool
@@ -243,9 +247,7 @@ class FeedPoller:
         body_sha = hashlib.sha256(got.body).hexdigest()
         if body_sha == feed.body_sha256:
             # The same bytes again from a server without validators: as good as a 304, and not parsed.
-            report = await self._unchanged(feed, now, got.status, got.fresh_for, got.etag, got.last_modified)
-            report.status = got.status
-            return report
+            return await self._unchanged(feed, now, got.status, got)
         try:
             parsed = await parse_feed(got.body, url=got.final_url, headers=got.headers)
         except FeedError as error:
@@ -262,7 +264,10 @@ class FeedPoller:
         )
         plan = self._plan(feed, parsed, decision, seen.keys)
         announced = [entry_time(e) for e in decision.announced]
-        newest = max([t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []), default=None)
+        newest = max(
+            [t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []),
+            default=None,
+        )
         state: dict[str, Any] = {
             "url": got.permanent_url or feed.url,
             "title": feed.title or parsed.title or None,
@@ -313,7 +318,11 @@ class FeedPoller:
             edited = verdict.action == "seen" and hashes.get(entry.key) != digest
             summary: Summary | None = None
             if verdict.action != "seen" or edited:
-                summary = entry_to_summary(entry, feed_title=title, feed_url=feed.url)
+                made = entry_to_summary(entry, feed_title=title, feed_url=feed.url)
+                if isinstance(made, SkippedEntry):
+                    log.info("feed %s: entry %d skipped: %s", feed.name, made.position, made.reason)
+                else:
+                    summary = made
             if summary is not None:
                 tagged = self.tagger.tag_summary(summary)
                 topics = tuple(dict.fromkeys((*tagged.topics, *extra)))
