@@ -32,7 +32,7 @@ from bot.sources.fetch import (
     failure_delay,
     next_fetch_at,
 )
-from bot.store.feeds import EntryRow, Feed, SqlFeedStore
+from bot.store.feeds import EntryRow, Feed, SeenEntries, SqlFeedStore
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ class FeedPoller:
             last_announced=feed.last_announced,
             stale_after=self.settings.stale_after,
         )
-        plan = self._plan(feed, parsed, decision, seen.keys)
+        plan = self._plan(feed, parsed, decision, seen)
         announced = [entry_time(e) for e in decision.announced]
         newest = max(
             [t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []),
@@ -307,7 +307,7 @@ class FeedPoller:
         return report
 
     def _plan(
-        self, feed: Feed, parsed: ParsedFeed, decision: FeedDecision[FeedEntry], hashes: dict[str, str]
+        self, feed: Feed, parsed: ParsedFeed, decision: FeedDecision[FeedEntry], seen: SeenEntries
     ) -> _Plan:
         plan = _Plan()
         extra = (*feed.topics, feed_topic(feed.name))
@@ -315,14 +315,17 @@ class FeedPoller:
         for verdict in decision.verdicts:
             entry = verdict.entry
             digest = content_hash(entry)
-            edited = verdict.action == "seen" and hashes.get(entry.key) != digest
+            edited = verdict.action == "seen" and seen.keys.get(entry.key) != digest
             summary: Summary | None = None
             if verdict.action != "seen" or edited:
                 made = entry_to_summary(entry, feed_title=title, feed_url=feed.url)
                 if isinstance(made, SkippedEntry):
                     log.info("feed %s: entry %d skipped: %s", feed.name, made.position, made.reason)
                 else:
-                    summary = made
+                    # An edited or re-keyed entry keeps the story it was first stored as, even when its
+                    # new title would derive another id.
+                    known = seen.stories.get(verdict.rewrite_of or entry.key)
+                    summary = made.model_copy(update={"id": known}) if known else made
             if summary is not None:
                 tagged = self.tagger.tag_summary(summary)
                 topics = tuple(dict.fromkeys((*tagged.topics, *extra)))

@@ -71,6 +71,7 @@ class SeenEntries:
 
     keys: dict[str, str] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    stories: dict[str, str] = field(default_factory=dict)  # key → the id of the story it was stored as
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +221,15 @@ class SqlFeedStore:
     async def seen(self, feed_id: int) -> SeenEntries:
         """Return every key and fingerprint remembered for a feed."""
         e = feed_entries.c
-        stmt = select(e.key, e.fingerprint, e.content_sha256).where(e.feed_id == feed_id)
-        keys: dict[str, str] = {}
-        fingerprints: dict[str, str] = {}
+        stmt = select(e.key, e.fingerprint, e.content_sha256, e.summary_id).where(e.feed_id == feed_id)
+        seen = SeenEntries()
         async with translated_errors(self._url), self._reader.connect() as conn:
             for row in await conn.execute(stmt):
-                keys[row.key] = row.content_sha256
-                fingerprints.setdefault(row.fingerprint, row.key)
-        return SeenEntries(keys, fingerprints)
+                seen.keys[row.key] = row.content_sha256
+                seen.fingerprints.setdefault(row.fingerprint, row.key)
+                if row.summary_id is not None:
+                    seen.stories[row.key] = row.summary_id
+        return seen
 
     async def release(self, feed_id: int, owner: str, **values: Any) -> bool:
         """Record a fetch that stored nothing (304, failure, pause) and give the lease back."""
