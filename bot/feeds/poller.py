@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ class PollReport:
     note: str = ""
     error: str | None = None
     paused: str | None = None
+    store_ms: float | None = None  # from the response arriving to its stories and alerts committed
 
     def line(self) -> str:
         """Return the report as one line."""
@@ -179,6 +181,7 @@ class FeedPoller:
         """Fetch one leased feed and record what happened; never raises for the feed's own faults."""
         try:
             outcome = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+            arrived = time.perf_counter()
             if isinstance(outcome, FetchFailed):
                 return await self._failed(
                     feed, outcome.reason, outcome.status, outcome.retry_after, outcome.gone
@@ -186,7 +189,9 @@ class FeedPoller:
             now = self.clock()
             if isinstance(outcome, NotModified):
                 return await self._unchanged(feed, now, 304, outcome)
-            return await self._fetched(feed, outcome, now)
+            report = await self._fetched(feed, outcome, now)
+            report.store_ms = (time.perf_counter() - arrived) * 1000
+            return report
         except Exception as error:  # a bug must not stop the other feeds; the lease runs out and retries
             log.exception("feed %s: poll failed", feed.name)
             return PollReport(feed.name, error=f"internal error: {type(error).__name__}")
