@@ -33,16 +33,20 @@ from bot.delivery.ratelimit import Limiter
 from bot.delivery.ticker import Ticker
 from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import FaultHook, Worker
-from bot.settings import DeliverySettings, Settings
+from bot.settings import DeliverySettings, FeedSettings, Settings
 from bot.store.archive import SqlArchive
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
+from bot.store.feeds import SqlFeedStore
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer, SqlOutbox
 
 if TYPE_CHECKING:
     from bot.delivery.engine import DeliveryEngine
+    from bot.feeds.poller import FeedPoller, PollSettings
+    from bot.feeds.service import FeedService
     from bot.preview.web import PreviewDeps
+    from bot.sources.fetch import FetchSettings
 
 # The delivery engine and the HTTP API (APScheduler's scheduler, aiohttp.web) are imported inside
 # build_delivery: only `newsbot run` needs them, and every other command starts faster.
@@ -74,6 +78,14 @@ class App:
     channels: SqlChannelStore
     service: NewsService
     commands: CommandTable
+    feeds: SqlFeedStore
+
+
+def install_file_readers() -> None:
+    """Teach the loader the file types bot.sources reads (saved web pages), which bot.core cannot import."""
+    from bot.sources.page import register_page_reader  # trafilatura loads only when a page is read
+
+    register_page_reader()
 
 
 @asynccontextmanager
@@ -85,6 +97,7 @@ async def open_app(
     migrate_in_child: bool = False,
 ) -> AsyncIterator[App]:
     """Build the app from settings (applying migrations first) and dispose of it on exit."""
+    install_file_readers()
     taxonomy = load_taxonomy(settings.taxonomy_path)
     if migrate:
         # A long-running process migrates from a child so Alembic never stays in its memory.
@@ -107,7 +120,8 @@ async def open_app(
             default_timezone=settings.digest.timezone,
             slack_command=settings.slack.command,
         )
-        yield App(settings, engine, taxonomy, archive, channels, service, commands)
+        feeds = SqlFeedStore(engine)
+        yield App(settings, engine, taxonomy, archive, channels, service, commands, feeds)
     finally:
         await engine.dispose()
 
@@ -127,9 +141,97 @@ def build_runners(application: App) -> list[Runner]:
         from bot.adapters.slack.bot import SlackBot
 
         runners.append(SlackBot(settings.slack, application.commands))
+    wake: Callable[[], None] | None = None
     if settings.delivery.enabled:
-        runners.append(build_delivery(application))
+        delivery = build_delivery(application)
+        wake = delivery.worker.wake
+        runners.append(delivery)
+    if settings.feeds.enabled:
+        from bot.feeds.runner import FeedPolling
+
+        config = settings.feeds
+        runners.append(
+            FeedPolling(
+                lambda: feed_poller(application, on_stored=wake),
+                application.feeds,
+                clock=application.service.clock,
+                tick_seconds=config.tick_seconds,
+                forget_after=timedelta(days=config.forget_after_days),
+            )
+        )
     return runners
+
+
+# -- feeds -------------------------------------------------------------------------------------------------
+
+
+def poll_settings(config: FeedSettings) -> PollSettings:
+    """Return the poller's settings from the [feeds] section."""
+    from bot.feeds.poller import PollSettings
+
+    return PollSettings(
+        interval=timedelta(minutes=config.interval_minutes),
+        floor=timedelta(minutes=min(config.min_interval_minutes, config.interval_minutes)),
+        ceiling=timedelta(hours=config.max_interval_hours),
+        pause_after=timedelta(hours=config.pause_after_hours),
+        stale_after=timedelta(days=config.stale_after_days),
+        lease=timedelta(seconds=config.lease_seconds),
+        concurrency=config.concurrency,
+    )
+
+
+def fetch_settings(config: FeedSettings) -> FetchSettings:
+    """Return the fetcher's settings from the [feeds] section."""
+    from bot.sources.fetch import FetchSettings
+
+    return FetchSettings(
+        connect_timeout_seconds=config.connect_timeout_seconds,
+        total_timeout_seconds=config.timeout_seconds,
+        read_timeout_seconds=config.read_timeout_seconds,
+        max_body_bytes=int(config.max_body_mb * 1024 * 1024),
+        max_connections_per_host=config.per_host,
+    )
+
+
+@asynccontextmanager
+async def feed_poller(
+    application: App,
+    *,
+    clock: Clock | None = None,
+    owner: str | None = None,
+    on_stored: Callable[[], None] | None = None,
+) -> AsyncIterator[FeedPoller]:
+    """Open a fetcher and return the poller over it (closed on exit)."""
+    from bot.feeds.poller import FeedPoller
+    from bot.sources.fetch import FeedFetcher
+
+    config = application.settings.feeds
+    async with FeedFetcher(fetch_settings(config)) as fetcher:
+        yield FeedPoller(
+            application.feeds,
+            application.archive,
+            application.service.tagger,
+            fetcher,
+            settings=poll_settings(config),
+            clock=clock or application.service.clock,
+            owner=owner or process_owner(),
+            on_stored=on_stored,
+        )
+
+
+@asynccontextmanager
+async def feed_service(application: App) -> AsyncIterator[FeedService]:
+    """Open a fetcher and return the feed service over it (closed on exit): `feeds add`, `/feed add`."""
+    from bot.feeds.service import FeedService
+    from bot.sources.fetch import FeedFetcher
+
+    async with FeedFetcher(fetch_settings(application.settings.feeds)) as fetcher:
+        yield FeedService(
+            application.feeds,
+            fetcher,
+            clock=application.service.clock,
+            topic_ids=[t.id for t in application.taxonomy.topics],
+        )
 
 
 # -- newsbot run: delivery ---------------------------------------------------------------------------------

@@ -121,6 +121,26 @@ class DeliverySettings(_Section):
     slack_channel_rate: float = Field(default=1.0, gt=0)  # chat.postMessage/s per channel
 
 
+class FeedSettings(_Section):
+    """How feeds are polled (NEWSBOT_FEEDS__*); `newsbot feeds add` follows one."""
+
+    enabled: bool = True  # `newsbot run` polls due feeds
+    interval_minutes: float = Field(default=15.0, ge=5, le=24 * 60)  # between polls of one feed
+    min_interval_minutes: float = Field(default=5.0, ge=5, le=24 * 60)  # no server hint polls faster
+    max_interval_hours: float = Field(default=24.0, gt=0, le=24 * 7)  # no hint polls slower
+    tick_seconds: float = Field(default=10.0, gt=0, le=300)  # how often due feeds are looked for
+    concurrency: int = Field(default=50, ge=1, le=1000)  # feeds fetched at once per process
+    per_host: int = Field(default=2, ge=1, le=16)  # connections to one host at once
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    timeout_seconds: float = Field(default=20.0, gt=0, le=300)  # a whole fetch, redirects included
+    read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # silence between reads
+    max_body_mb: float = Field(default=10.0, gt=0, le=200)  # decompressed
+    pause_after_hours: float = Field(default=7 * 24.0, gt=0)  # failing this long pauses a feed
+    stale_after_days: float = Field(default=7.0, gt=0)  # a new entry dated older than this is not alerted
+    lease_seconds: float = Field(default=300.0, ge=30, le=3600)  # a process that dies mid-poll frees it
+    forget_after_days: float = Field(default=90.0, ge=1)  # seen keys gone from the feed this long are dropped
+
+
 class Settings(BaseSettings):
     """All of newsbot's settings; build with `load_settings()`."""
 
@@ -140,6 +160,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
 
     @classmethod
     def settings_customise_sources(

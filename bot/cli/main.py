@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.adapters.discord.errors import DiscordError
-from bot.app import App, open_app
+from bot.app import App, install_file_readers, open_app
 from bot.cli.common import CliState, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
@@ -71,6 +71,7 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
 ) -> None:
     ctx.obj = CliState(config)
+    install_file_readers()  # `ingest` and `render` read saved web pages too
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -103,7 +104,7 @@ def schema() -> None:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md).")
+        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html).")
     ],
 ) -> None:
     """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
@@ -159,7 +160,7 @@ def ingest(
 @app.command()
 def render(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md).")],
+    file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md, .html).")],
     platform: Annotated[RenderTarget, typer.Option(help="Which payloads to print.")] = "text",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the request bodies as JSON (discord/slack).")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,20 @@ class LoadError:
         return "\n".join(f"{self.where}: {p}" for p in self.problems)
 
 
+# Readers for file types whose parsers must stay outside bot.core (a web page needs an HTML extractor),
+# registered by the composition root. Adding the suffix to SUPPORTED is what lets folder expansion,
+# the CLI and the watch folder accept the type without knowing about it.
+FileReader = Callable[[bytes, str], list[Loaded | LoadError]]
+_READERS: dict[str, FileReader] = {}
+
+
+def register_reader(suffixes: Iterable[str], reader: FileReader) -> None:
+    """Read files ending in `suffixes` (".html", …) with `reader(raw bytes, where)`."""
+    for suffix in suffixes:
+        _READERS[suffix.lower()] = reader
+        SUPPORTED.add(suffix.lower())
+
+
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[LoadError]]:
     """Return the files named or found below the folders named, and errors for paths that are unusable."""
     files: list[Path] = []
@@ -72,6 +86,8 @@ def load_file(path: Path) -> list[Loaded | LoadError]:
         raw = path.read_bytes()
     except OSError as exc:
         return [LoadError(where, (f"cannot read: {exc.strerror or exc}",))]
+    if (reader := _READERS.get(path.suffix.lower())) is not None:
+        return reader(raw, where)  # such files carry their own encoding (an HTML page's charset)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

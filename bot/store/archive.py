@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.core.ports import HitPage, PutOutcome, SectionHit, StoredStory, TaggedSummary
 from bot.core.summary import Summary
 from bot.store.engine import READ, WRITE, StoreError, translated_errors
+from bot.store.feeds import quiet_story
 from bot.store.tables import (
     MAX_INDEXED_SECTIONS,
     POSITION_BITS,
@@ -151,6 +152,8 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 StoredHook = Callable[
     [AsyncConnection, Sequence[TaggedSummary], Sequence[PutOutcome], datetime], Awaitable[None]
 ]
+# Work that must commit with the stories (a feed's seen keys and state), given the put's outcomes.
+AlsoInTransaction = Callable[[AsyncConnection, list[PutOutcome]], Awaitable[None]]
 
 
 class SqlArchive:
@@ -163,28 +166,47 @@ class SqlArchive:
         self._reader = engine.execution_options(**READ)
         self._url = engine.url.render_as_string(hide_password=True)
 
-    async def put_many(self, items: Sequence[TaggedSummary], ingested_at: datetime) -> list[PutOutcome]:
-        """Store summaries (insert, replace a changed one, skip an unchanged one), one outcome each."""
-        if not items:
+    async def put_many(
+        self,
+        items: Sequence[TaggedSummary],
+        ingested_at: datetime,
+        *,
+        quiet: frozenset[str] = frozenset(),
+        then: AlsoInTransaction | None = None,
+    ) -> list[PutOutcome]:
+        """Store summaries (insert, replace a changed one, skip an unchanged one), one outcome each.
+
+        Stories whose id is in `quiet` owe no alerts; `then` runs inside the same transaction.
+        """
+        if not items and then is None:
             return []
         prepared = [_prepare(item, ingested_at) for item in items]
         for _ in range(_PUT_ATTEMPTS - 1):
             try:
-                return await self._put_once(prepared, ingested_at)
+                return await self._put_once(prepared, ingested_at, quiet, then)
             except StoreError as error:
                 # Another process stored one of these stories (or took a story key) between our
                 # look-up and our insert; a second look sees its rows. SQLite never gets here, as
                 # its writers take the lock before looking.
                 if not isinstance(error.__cause__, IntegrityError):
                     raise
-        return await self._put_once(prepared, ingested_at)
+        return await self._put_once(prepared, ingested_at, quiet, then)
 
-    async def _put_once(self, prepared: list[_Pending], ingested_at: datetime) -> list[PutOutcome]:
+    async def _put_once(
+        self,
+        prepared: list[_Pending],
+        ingested_at: datetime,
+        quiet: frozenset[str],
+        then: AlsoInTransaction | None,
+    ) -> list[PutOutcome]:
         async with translated_errors(self._url), self._writer.begin() as conn:
-            return await self._put(conn, prepared, ingested_at)
+            outcomes = await self._put(conn, prepared, ingested_at, quiet)
+            if then is not None:
+                await then(conn, outcomes)
+            return outcomes
 
     async def _put(
-        self, conn: AsyncConnection, prepared: list[_Pending], ingested_at: datetime
+        self, conn: AsyncConnection, prepared: list[_Pending], ingested_at: datetime, quiet: frozenset[str]
     ) -> list[PutOutcome]:
         existing = await self._existing(conn, _unique(p.item.summary.id for p in prepared))
         outcomes: list[PutOutcome] = []
@@ -205,7 +227,10 @@ class SqlArchive:
             await self._insert(conn, to_write, keys, existing, ingested_at)
         if self._on_stored is not None:
             # Inside the same transaction: a story and the alerts it causes are stored together or not at all.
-            await self._on_stored(conn, [p.item for p in prepared], outcomes, ingested_at)
+            owed = [
+                (p.item, o) for p, o in zip(prepared, outcomes, strict=True) if p.item.summary.id not in quiet
+            ]
+            await self._on_stored(conn, [i for i, _ in owed], [o for _, o in owed], ingested_at)
         return outcomes
 
     async def sections_for_topic(self, topic_id: str, *, limit: int, offset: int = 0) -> HitPage:
@@ -275,10 +300,15 @@ class SqlArchive:
     ) -> list[StoredStory]:
         """Return up to `limit` stories first ingested in (after, until], newest published first.
 
-        A replaced story keeps its first ingest time, so a correction is not news again.
+        A replaced story keeps its first ingest time, so a correction is not news again, and a story a
+        feed's first poll stored quietly (bot/feeds) is in the archive but never in a digest.
         """
         s = summaries.c
-        stmt = _story_select().where(s.ingested_at <= until).order_by(s.published.desc(), s.story_key.desc())
+        stmt = (
+            _story_select()
+            .where(s.ingested_at <= until, ~quiet_story(s.id))
+            .order_by(s.published.desc(), s.story_key.desc())
+        )
         if after is not None:
             stmt = stmt.where(s.ingested_at > after)
         return await self._stories(stmt, max(1, limit), topics)

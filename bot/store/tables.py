@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -191,3 +193,57 @@ def is_channel(table: Table, key: ChannelKey) -> ColumnElement[bool]:
         table.c.workspace == key.workspace,
         table.c.channel == key.channel,
     )
+
+
+# Feeds newsbot polls itself. A feed is fetched by one process at a time: a due row is leased
+# (lease_owner/lease_until, taken with FOR UPDATE SKIP LOCKED on PostgreSQL) like an outbox row.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", _key_type(), primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", Text(), nullable=False),  # moves with permanent redirects
+    Column("added_url", Text(), nullable=False),  # what the user gave (a page URL, before discovery)
+    Column("title", Text(), nullable=True),
+    Column("site_url", Text(), nullable=True),
+    Column("topics", Text(), nullable=False, server_default=""),  # space-separated ids added to every story
+    Column("full_text", Boolean(), nullable=False, server_default=false()),
+    Column("etag", Text(), nullable=True),
+    Column("last_modified", Text(), nullable=True),
+    Column("body_sha256", String(64), nullable=True),
+    Column("next_fetch_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_fetch_at", UTCDateTime(), nullable=True),
+    Column("last_parsed_at", UTCDateTime(), nullable=True),  # entries seen then are in the feed today
+    Column("last_status", Integer(), nullable=True),
+    Column("last_result", Text(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("fail_count", Integer(), nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime(), nullable=True),
+    Column("paused_reason", Text(), nullable=True),
+    Column("last_announced", UTCDateTime(), nullable=True),  # newest date among announced entries
+    Column("created_by", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_feeds_next_fetch_at", "next_fetch_at"),
+)
+
+# One row per entry key ever seen in a feed: the dedupe memory. `quiet` entries were stored without
+# being announced (a feed's first poll, a re-keying, an old item), so digests leave their stories out.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("feed_id", _key_type(), ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("key_kind", String(8), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("summary_id", String(80), nullable=True),
+    Column("content_sha256", String(64), nullable=False, server_default=""),  # edits update the story
+    Column("quiet", Boolean(), nullable=False, server_default=false()),
+    Column("published", UTCDateTime(), nullable=True),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("feed_id", "key", name="pk_feed_entries"),
+    Index("ix_feed_entries_fingerprint", "feed_id", "fingerprint"),
+    Index("ix_feed_entries_summary_id", "summary_id"),
+)

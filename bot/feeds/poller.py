@@ -1,0 +1,354 @@
+"""Poll due feeds: fetch, parse, decide what is news, and store stories, seen keys and alerts in one transaction.
+
+Every replica runs the same loop; a feed is leased to one of them at a time (bot.store.feeds), so each
+due feed is fetched once. A feed's failures never reach another feed: each poll ends in a `PollReport`
+with a one-line reason, and a feed that keeps failing backs off and is paused with that reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.ports import PutOutcome, TaggedSummary
+from bot.core.summary import Summary
+from bot.core.tagging import Tagger
+from bot.sources.decide import FeedDecision, decide, entry_time
+from bot.sources.feed import FeedEntry, FeedError, ParsedFeed, parse_feed
+from bot.sources.feed_summary import SkippedEntry, entry_to_summary
+from bot.sources.fetch import (
+    Fetched,
+    FetchFailed,
+    FetchOutcome,
+    NotModified,
+    failure_delay,
+    next_fetch_at,
+)
+from bot.store.feeds import EntryRow, Feed, SeenEntries, SqlFeedStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+FEED_TOPIC_PREFIX = "feed:"  # a story's pseudo-topic naming its feed, so `/subscribe feed:NAME` is a topic
+
+
+def feed_topic(name: str) -> str:
+    """Return the topic id that stands for "every story of feed `name`"."""
+    return FEED_TOPIC_PREFIX + name
+
+
+class PollSettings(BaseModel):
+    """How often feeds are polled and when a failing one is paused."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval: timedelta = timedelta(minutes=15)
+    floor: timedelta = timedelta(minutes=5)
+    ceiling: timedelta = timedelta(hours=24)
+    pause_after: timedelta = timedelta(days=7)
+    stale_after: timedelta = timedelta(days=7)
+    lease: timedelta = timedelta(minutes=5)
+    concurrency: int = Field(default=50, ge=1)
+
+
+class Fetcher(Protocol):
+    """Fetches a feed URL and says what happened (bot.sources.fetch.FeedFetcher)."""
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchOutcome:
+        """Fetch `url` conditionally."""
+        ...
+
+
+class StoryWriter(Protocol):
+    """Stores tagged stories and runs `then` inside the same transaction (bot.store.archive.SqlArchive)."""
+
+    async def put_many(
+        self,
+        items: Sequence[TaggedSummary],
+        ingested_at: datetime,
+        *,
+        quiet: frozenset[str] = frozenset(),
+        then: Callable[[AsyncConnection, list[PutOutcome]], Any] | None = None,
+    ) -> list[PutOutcome]:
+        """Store `items`; those whose id is in `quiet` owe no alerts."""
+        ...
+
+
+@dataclass(slots=True)
+class PollReport:
+    """What one poll of one feed did, as `newsbot feeds poll` prints it."""
+
+    feed: str
+    status: int | None = None
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    announced: int = 0
+    note: str = ""
+    error: str | None = None
+    paused: str | None = None
+    store_ms: float | None = None  # from the response arriving to its stories and alerts committed
+
+    def line(self) -> str:
+        """Return the report as one line."""
+        head = f"{self.feed}: HTTP {self.status}" if self.status else f"{self.feed}:"
+        if self.error:
+            tail = f" — paused: {self.paused}" if self.paused else ""
+            return f"{head} failed: {self.error}{tail}"
+        if self.note == "not modified":
+            return f"{head} not modified"
+        text = f"{head} {self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        if self.announced != self.new:
+            text += f" ({self.announced} announced)"
+        return text + (f"; {self.note}" if self.note else "")
+
+
+@dataclass(slots=True)
+class _Plan:
+    items: list[TaggedSummary] = field(default_factory=list)
+    quiet: set[str] = field(default_factory=set)
+    rows: list[EntryRow] = field(default_factory=list)
+    edited: list[EntryRow] = field(default_factory=list)
+
+
+def content_hash(entry: FeedEntry) -> str:
+    """Return a hash of what a reader sees of an entry, so an edited entry updates its story."""
+    return hashlib.sha256("\x00".join((entry.title, entry.link or "", entry.text)).encode()).hexdigest()
+
+
+class FeedPoller:
+    """Poll feeds for one process: claim due ones, fetch them concurrently, record each outcome."""
+
+    def __init__(
+        self,
+        feeds: SqlFeedStore,
+        stories: StoryWriter,
+        tagger: Tagger,
+        fetcher: Fetcher,
+        *,
+        settings: PollSettings,
+        clock: Clock,
+        owner: str,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        self.feeds = feeds
+        self.stories = stories
+        self.tagger = tagger
+        self.fetcher = fetcher
+        self.settings = settings
+        self.clock = clock
+        self.owner = owner
+        self.on_stored = on_stored
+
+    async def poll_due(self, *, limit: int | None = None) -> list[PollReport]:
+        """Claim the feeds that are due and poll them; returns one report per feed."""
+        claimed = await self.feeds.claim(
+            self.clock(),
+            self.owner,
+            lease_for=self.settings.lease,
+            limit=limit or self.settings.concurrency * 4,
+        )
+        return await self._poll_all(claimed)
+
+    async def poll_named(self, names: Sequence[str]) -> list[PollReport]:
+        """Poll the named feeds now, due or not (those another process holds are left to it)."""
+        claimed = await self.feeds.claim(
+            self.clock(), self.owner, lease_for=self.settings.lease, limit=len(names), names=names
+        )
+        return await self._poll_all(claimed)
+
+    async def _poll_all(self, claimed: Sequence[Feed]) -> list[PollReport]:
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(feed: Feed) -> PollReport:
+            async with gate:
+                return await self.poll(feed)
+
+        return list(await asyncio.gather(*(one(f) for f in claimed)))
+
+    async def poll(self, feed: Feed) -> PollReport:
+        """Fetch one leased feed and record what happened; never raises for the feed's own faults."""
+        try:
+            outcome = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+            arrived = time.perf_counter()
+            if isinstance(outcome, FetchFailed):
+                return await self._failed(
+                    feed, outcome.reason, outcome.status, outcome.retry_after, outcome.gone
+                )
+            now = self.clock()
+            if isinstance(outcome, NotModified):
+                return await self._unchanged(feed, now, 304, outcome)
+            report = await self._fetched(feed, outcome, now)
+            report.store_ms = (time.perf_counter() - arrived) * 1000
+            return report
+        except Exception as error:  # a bug must not stop the other feeds; the lease runs out and retries
+            log.exception("feed %s: poll failed", feed.name)
+            return PollReport(feed.name, error=f"internal error: {type(error).__name__}")
+
+    def _next(self, feed: Feed, now: datetime, **hints: Any) -> datetime:
+        s = self.settings
+        return next_fetch_at(
+            now, url=feed.url, interval=s.interval, floor=s.floor, ceiling=s.ceiling, **hints
+        )
+
+    async def _unchanged(
+        self, feed: Feed, now: datetime, status: int, got: NotModified | Fetched
+    ) -> PollReport:
+        fresh_for = got.fresh_for
+        await self.feeds.release(
+            feed.id,
+            self.owner,
+            url=got.permanent_url or feed.url,
+            etag=got.etag or feed.etag,
+            last_modified=got.last_modified or feed.last_modified,
+            last_fetch_at=now,
+            last_status=status,
+            last_result="not modified",
+            last_error=None,
+            fail_count=0,
+            failing_since=None,
+            next_fetch_at=self._next(feed, now, fresh_for=fresh_for, ttl_hint=None, retry_after=None),
+        )
+        return PollReport(feed.name, status=status, note="not modified")
+
+    async def _failed(
+        self, feed: Feed, reason: str, status: int | None, retry_after: timedelta | None, gone: bool
+    ) -> PollReport:
+        now = self.clock()
+        fails = feed.fail_count + 1
+        since = feed.failing_since or now
+        paused = None
+        if gone:
+            paused = reason
+        elif now - since >= self.settings.pause_after:
+            paused = f"failing since {since:%Y-%m-%d %H:%M} UTC: {reason}"
+        wait = max(retry_after or timedelta(0), failure_delay(fails))
+        await self.feeds.release(
+            feed.id,
+            self.owner,
+            last_fetch_at=now,
+            last_status=status,
+            last_error=reason,
+            fail_count=fails,
+            failing_since=since,
+            paused_reason=paused,
+            next_fetch_at=now + wait,
+        )
+        log.warning("feed %s: %s%s", feed.name, reason, f" — paused ({paused})" if paused else "")
+        return PollReport(feed.name, status=status, error=reason, paused=paused)
+
+    async def _fetched(self, feed: Feed, got: Fetched, now: datetime) -> PollReport:
+        body_sha = hashlib.sha256(got.body).hexdigest()
+        if body_sha == feed.body_sha256:
+            # The same bytes again from a server without validators: as good as a 304, and not parsed.
+            return await self._unchanged(feed, now, got.status, got)
+        try:
+            parsed = await parse_feed(got.body, url=got.final_url, headers=got.headers)
+        except FeedError as error:
+            return await self._failed(feed, str(error), got.status, None, False)
+        seen = await self.feeds.seen(feed.id)
+        decision = decide(
+            parsed.entries,
+            known_keys=seen.keys,
+            known_fingerprints=seen.fingerprints,
+            first_poll=feed.first_poll,
+            now=now,
+            last_announced=feed.last_announced,
+            stale_after=self.settings.stale_after,
+        )
+        plan = self._plan(feed, parsed, decision, seen)
+        announced = [entry_time(e) for e in decision.announced]
+        newest = max(
+            [t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []),
+            default=None,
+        )
+        state: dict[str, Any] = {
+            "url": got.permanent_url or feed.url,
+            "title": feed.title or parsed.title or None,
+            "site_url": feed.site_url or parsed.link or None,
+            "etag": got.etag,
+            "last_modified": got.last_modified,
+            "body_sha256": body_sha,
+            "last_fetch_at": now,
+            "last_parsed_at": now,
+            "last_status": got.status,
+            "last_error": None,
+            "fail_count": 0,
+            "failing_since": None,
+            "last_announced": newest,
+            "next_fetch_at": self._next(
+                feed, now, fresh_for=got.fresh_for, ttl_hint=parsed.ttl, retry_after=None
+            ),
+        }
+        report = PollReport(feed.name, status=got.status, note=decision.note)
+
+        async def record(conn: AsyncConnection, outcomes: list[PutOutcome]) -> None:
+            await self.feeds.record_entries(conn, feed.id, plan.rows, now, edited=plan.edited)
+            report.new = outcomes.count("created")
+            report.updated = outcomes.count("updated")
+            report.unchanged = len(parsed.entries) - report.new - report.updated
+            report.announced = sum(
+                1
+                for item, outcome in zip(plan.items, outcomes, strict=True)
+                if outcome == "created" and item.summary.id not in plan.quiet
+            )
+            state["last_result"] = report.line().split(": ", 1)[-1]
+            await self.feeds.release_in(conn, feed.id, self.owner, **state)
+
+        await self.stories.put_many(plan.items, now, quiet=frozenset(plan.quiet), then=record)
+        if report.announced and self.on_stored is not None:
+            self.on_stored()
+        return report
+
+    def _plan(
+        self, feed: Feed, parsed: ParsedFeed, decision: FeedDecision[FeedEntry], seen: SeenEntries
+    ) -> _Plan:
+        plan = _Plan()
+        extra = (*feed.topics, feed_topic(feed.name))
+        title = feed.title or parsed.title or feed.name
+        for verdict in decision.verdicts:
+            entry = verdict.entry
+            digest = content_hash(entry)
+            edited = verdict.action == "seen" and seen.keys.get(entry.key) != digest
+            summary: Summary | None = None
+            if verdict.action != "seen" or edited:
+                made = entry_to_summary(entry, feed_title=title, feed_url=feed.url)
+                if isinstance(made, SkippedEntry):
+                    log.info("feed %s: entry %d skipped: %s", feed.name, made.position, made.reason)
+                else:
+                    # An edited or re-keyed entry keeps the story it was first stored as, even when its
+                    # new title would derive another id.
+                    known = seen.stories.get(verdict.rewrite_of or entry.key)
+                    summary = made.model_copy(update={"id": known}) if known else made
+            if summary is not None:
+                tagged = self.tagger.tag_summary(summary)
+                topics = tuple(dict.fromkeys((*tagged.topics, *extra)))
+                plan.items.append(
+                    TaggedSummary(tagged.summary, tagged.section_topics, topics, tagged.unknown_tags)
+                )
+                if verdict.action != "announce":
+                    plan.quiet.add(summary.id)
+            row = EntryRow(
+                key=entry.key,
+                key_kind=entry.key_kind,
+                fingerprint=entry.fingerprint,
+                content_sha256=digest,
+                summary_id=summary.id if summary is not None else None,
+                published=entry_time(entry),
+                quiet=verdict.action == "quiet",
+            )
+            plan.rows.append(row)
+            if edited:
+                plan.edited.append(row)
+        return plan

@@ -1,0 +1,61 @@
+"""The feed polling `newsbot run` keeps going: due feeds every tick, and old seen keys dropped once a day."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, suppress
+from datetime import datetime, timedelta
+
+from bot.feeds.poller import FeedPoller
+from bot.store.feeds import SqlFeedStore
+
+log = logging.getLogger(__name__)
+
+FORGET_EVERY = timedelta(days=1)
+
+
+class FeedPolling:
+    """Poll due feeds until asked to stop; a failing round is logged once and retried next tick."""
+
+    def __init__(
+        self,
+        open_poller: Callable[[], AbstractAsyncContextManager[FeedPoller]],
+        feeds: SqlFeedStore,
+        *,
+        clock: Callable[[], datetime],
+        tick_seconds: float,
+        forget_after: timedelta,
+    ) -> None:
+        self.open_poller = open_poller
+        self.feeds = feeds
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.forget_after = forget_after
+        self._failing = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set."""
+        forgotten_at: datetime | None = None
+        async with self.open_poller() as poller:
+            while not stop.is_set():
+                try:
+                    # Claim in rounds until nothing is due: a backlog drains at full concurrency.
+                    while not stop.is_set() and await poller.poll_due():
+                        pass
+                    now = self.clock()
+                    if forgotten_at is None or now - forgotten_at >= FORGET_EVERY:
+                        dropped = await self.feeds.forget(older_than=now - self.forget_after)
+                        if dropped:
+                            log.info("feeds: forgot %d entry keys gone from their feeds", dropped)
+                        forgotten_at = now
+                    if self._failing:
+                        log.warning("feeds: polling works again")
+                        self._failing = False
+                except Exception as error:
+                    if not self._failing:  # one line per outage, not one per tick
+                        log.error("feeds: polling failed (%s); retrying every %s s", error, self.tick_seconds)
+                        self._failing = True
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_seconds)
