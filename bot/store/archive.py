@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import math
+import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +37,21 @@ _ONE_SECOND = timedelta(seconds=1)
 _CHUNK = 900  # values per IN (...) list: below every SQLite build's bound-parameter limit
 _MAX_SEARCH_WORDS = 16  # more words only narrow an AND search further and cost time
 _WORD = re.compile(r"\w+")
-_PUT_ATTEMPTS = 3
+# A put that lost a race (another writer stored the same story id first, or PostgreSQL broke a
+# deadlock between two batches) looks again; story keys themselves cannot clash on PostgreSQL, as
+# their allocation is serialised per published second (see _lock_seconds). Enough attempts that
+# hundreds of writers of one story all get through, with a jittered pause so they spread out.
+_PUT_ATTEMPTS = 12
+_RETRY_PAUSE_S = 0.05
+_RETRYABLE_SQLSTATES = frozenset({"23505", "40001", "40P01"})  # unique violation, serialization, deadlock
+# First key of PostgreSQL's two-integer advisory locks: the namespace of "story keys of one second".
+_KEY_LOCK_CLASS = 0x6E6B  # "nk"
+_INT4_MAX = 2**31 - 1
+# Take the per-second locks in ascending order in one round trip, so two batches never deadlock on them.
+_PG_LOCK_SECONDS = text(
+    "SELECT count(pg_advisory_xact_lock(:cls, s)) "
+    "FROM (SELECT DISTINCT unnest(CAST(:seconds AS integer[])) AS s ORDER BY s) AS wanted"
+)
 
 # Newest story first is "highest section id first" (see bot/store/tables.py for how ids are built),
 # so both indexes stop after one page. Relevance is scored in Python on the page's rows only: FTS5's
@@ -181,15 +197,16 @@ class SqlArchive:
         if not items and then is None:
             return []
         prepared = [_prepare(item, ingested_at) for item in items]
-        for _ in range(_PUT_ATTEMPTS - 1):
+        for attempt in range(1, _PUT_ATTEMPTS):
             try:
                 return await self._put_once(prepared, ingested_at, quiet, then)
             except StoreError as error:
-                # Another process stored one of these stories (or took a story key) between our
-                # look-up and our insert; a second look sees its rows. SQLite never gets here, as
-                # its writers take the lock before looking.
-                if not isinstance(error.__cause__, IntegrityError):
+                # Another process stored one of these stories between our look-up and our insert;
+                # a second look sees its rows. SQLite never gets here, as its writers take the lock
+                # before looking.
+                if not _lost_a_race(error):
                     raise
+                await asyncio.sleep(random.uniform(0, _RETRY_PAUSE_S * attempt))  # noqa: S311 - jitter, not secrecy
         return await self._put_once(prepared, ingested_at, quiet, then)
 
     async def _put_once(
@@ -208,6 +225,8 @@ class SqlArchive:
     async def _put(
         self, conn: AsyncConnection, prepared: list[_Pending], ingested_at: datetime, quiet: frozenset[str]
     ) -> list[PutOutcome]:
+        if conn.dialect.name == "postgresql":
+            await _lock_seconds(conn, [story_second(p.published) for p in prepared])
         existing = await self._existing(conn, _unique(p.item.summary.id for p in prepared))
         outcomes: list[PutOutcome] = []
         current = {sid: e.content_hash for sid, e in existing.items()}
@@ -478,6 +497,25 @@ class SqlArchive:
             for chunk in _chunks(list(pending)):
                 await conn.execute(_SQLITE_INDEX_SECTIONS, {"ids": list(chunk)})
         await _bulk_insert(conn, story_topics, topic_rows)
+
+
+def _lost_a_race(error: StoreError) -> bool:
+    cause = error.__cause__
+    if isinstance(cause, IntegrityError):
+        return True
+    return getattr(getattr(cause, "orig", None), "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+async def _lock_seconds(conn: AsyncConnection, seconds: Sequence[int]) -> None:
+    """Hold, until commit, PostgreSQL's advisory lock of every published second this batch writes.
+
+    Story keys are allocated by reading which keys of a second are taken; without the lock, writers
+    that read at once all pick the same free key and all but one fail (issue 10: 770 of 1,000
+    concurrent posts lost). A second outside int4 shares a lock with another: harmless, only slower.
+    """
+    wrapped = sorted({(s + _INT4_MAX + 1) % (2 * (_INT4_MAX + 1)) - _INT4_MAX - 1 for s in seconds})
+    if wrapped:
+        await conn.execute(_PG_LOCK_SECONDS, {"cls": _KEY_LOCK_CLASS, "seconds": wrapped})
 
 
 async def _bulk_insert(conn: AsyncConnection, table: Table, rows: list[tuple[Any, ...]]) -> None:
