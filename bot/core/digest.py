@@ -46,6 +46,7 @@ class Digest(BaseModel):
     end: AwareDatetime | None = None
     topics: list[str] = Field(default_factory=list)
     entries: list[DigestEntry] = Field(default_factory=list)
+    more: bool = False  # more stories matched than the digest shows (see MAX_DIGEST_STORIES)
 
     @property
     def period(self) -> str:
@@ -136,6 +137,8 @@ def digest_reply(digest: Digest, labels: dict[str, str] | None = None) -> Reply:
         intro += f" · {digest.period}"
     if digest.topics:
         intro += f" · topics: {', '.join(digest.topics)}"
+    if digest.more:
+        intro += f" · showing the latest {count}; more match, ask for a shorter period or a topic"
     return Reply(
         title=digest.title,
         text=intro if count else "Nothing new in this period.",
