@@ -425,3 +425,29 @@ async def test_settings_slack_cannot_use_are_refused(
 ) -> None:
     with pytest.raises(SlackSetupError, match=message):
         SlackBot(slack_settings(slack, **changes), news_app.commands)
+
+
+async def test_unparseable_unsigned_requests_are_refused_before_anything_is_parsed(
+    bot: SlackBot, calls: Calls
+) -> None:
+    url = f"http://127.0.0.1:{bot.port}/slack/events"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    bad_stamp = {**form, "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}
+    requests: list[tuple[bytes, dict[str, str]]] = [
+        (b"command=%2Fnews&text=topic", bad_stamp),
+        (b"\xff\xfe\x00command=\xc3", signed_headers("x")),
+        (b"\xff\xfe\x00command=\xc3", form),
+        (b"payload=%7Bnot-json", signed_headers("payload=%7Bnot-json", "not-the-secret")),
+        (b"payload=%7Bnot-json", form),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for body, headers in requests:
+            async with session.post(url, data=body, headers=headers) as response:
+                assert response.status == 401, body
+        # Signed by Slack but not a form Slack sends: refused as a bad request, still no 500.
+        signed_junk = "payload=%7Bnot-json"
+        async with session.post(
+            url, data=signed_junk.encode(), headers=signed_headers(signed_junk)
+        ) as response:
+            assert response.status == 400
+    assert calls.seen == []
