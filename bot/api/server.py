@@ -16,6 +16,7 @@ from bot.core.loader import Loaded, LoadError, load_text
 from bot.core.service import NewsService
 from bot.delivery.metrics import DeliveryMetrics
 from bot.settings import ApiSettings
+from bot.store.engine import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,11 @@ class IngestApi:
         self.metrics = metrics or DeliveryMetrics()
         self.health = health
         self.routes = routes  # more pages on the same server (the preview and status pages)
+        self._database_down = False  # one log line when an outage starts, one when it ends
 
     def application(self) -> web.Application:
         """Build the aiohttp application (the body limit is enforced by aiohttp itself)."""
-        app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._too_large])
+        app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._problems])
         app.router.add_post(SUMMARIES_PATH, self.post_summaries)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.prometheus)
@@ -57,13 +59,24 @@ class IngestApi:
         return app
 
     @web.middleware
-    async def _too_large(
+    async def _problems(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
             return _problem(413, f"the body is larger than {self.settings.max_body_bytes} bytes")
+        except StoreError as error:
+            # A database outage is the server's passing trouble, not a bug: clients get JSON they can
+            # retry on, and the log gets one line per outage instead of a traceback per request.
+            if not self._database_down:
+                self._database_down = True
+                log.error("api: the database is unavailable, answering 503 until it is back: %s", error)
+            return _problem(503, "the database is unavailable; try again later", retry_after_seconds=30)
+        if self._database_down and response.status < 500:
+            self._database_down = False
+            log.info("api: the database is available again")
+        return response
 
     def _authorised(self, request: web.Request) -> bool:
         token = self.settings.token

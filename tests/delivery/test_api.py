@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -386,3 +387,30 @@ async def test_healthz_says_ok_without_a_probe_and_503_with_the_reason_when_the_
                     assert await r.json() == said
             finally:
                 await server.stop()
+
+
+async def test_a_database_outage_answers_json_503_and_logs_once_per_outage(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.store.engine import StoreError
+
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s, served(s) as base, aiohttp.ClientSession() as http:
+        real = s.service.archive.put_many
+
+        async def down(*_args: object, **_kwargs: object) -> object:
+            raise StoreError("cannot connect to the database: connection refused")
+
+        monkeypatch.setattr(s.service.archive, "put_many", down)
+        caplog.set_level(logging.INFO, logger=server_module.__name__)
+        caplog.clear()
+        for _ in range(3):
+            async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+                assert r.status == 503
+                assert "database" in (await r.json())["error"]
+        monkeypatch.setattr(s.service.archive, "put_many", real)
+        async with http.post(f"{base}/api/v1/summaries", json=STORY, headers=AUTH) as r:
+            assert r.status == 201
+        api_lines = [r for r in caplog.records if r.name == server_module.__name__]
+        assert [r.levelname for r in api_lines] == ["ERROR", "INFO"]
+        assert all(r.exc_info is None for r in api_lines)
