@@ -349,6 +349,7 @@ def build_delivery(
         metrics=metrics,
         on_queued=worker.wake,
     )
+    ticker.checks.append(worker.trouble)
     application.service.listeners.append(count_and_wake(metrics, worker.wake))
     watch = WatchFolder(config.watch_folder, application.service) if config.watch_folder is not None else None
     served: list[Served] = []

@@ -44,6 +44,8 @@ class Ticker:
         self.metrics = metrics
         self.on_queued = on_queued
         self.last_tick: datetime | None = None
+        # Other parts of the process that can make it unhealthy (the worker halted on an unrecorded post).
+        self.checks: list[Callable[[], str | None]] = []
 
     def plan(self, schedule: DueSchedule, now: datetime) -> TickDecision:
         """Decide what one due schedule owes at `now`."""
@@ -97,6 +99,10 @@ class Ticker:
 
     async def health(self) -> dict[str, Any]:
         """Return what /healthz reports: the outbox by status and the last tick (raises when the database is down)."""
+        for check in self.checks:
+            problem = check()
+            if problem is not None:
+                raise RuntimeError(problem)
         return {
             "platforms": self.platforms,
             "outbox": await self.outbox.counts(),

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 FaultHook = Callable[[str, Delivery, int], Awaitable[None]]
 STORY_GONE = "the story was removed from the archive before its alert was posted"
 NOTHING_NEW = "nothing new since the last digest"
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """Parts a platform accepted that the outbox could not record yet (the database refused the write)."""
+
+    delivery: Delivery
+    parts_sent: int
+    message_ids: tuple[str, ...]
+    done: bool
 
 
 class Worker:
@@ -57,6 +68,16 @@ class Worker:
         self.faults = faults
         self._inflight: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
+        # Posts the platform accepted but the database did not record (disk full, outage). Kept in
+        # memory and written before anything else once the database works again; until then the
+        # worker sends nothing, since every send it cannot record would be repeated when its lease
+        # runs out (issue 10: three copies of one alert on Slack, which has no nonce).
+        self._unrecorded: dict[int, _Accepted] = {}
+        self.problem: str | None = None  # why the worker is not sending, for /healthz
+
+    def trouble(self) -> str | None:
+        """Return why sending is halted, or None while it runs."""
+        return self.problem
 
     @property
     def platforms(self) -> list[str]:
@@ -93,6 +114,8 @@ class Worker:
 
     async def fill(self) -> int:
         """Lease as many due rows as there is room for and start posting them; return how many started."""
+        if self._unrecorded and not await self._record_accepted():
+            return 0
         room = self.concurrency - len(self._inflight)
         if room <= 0:
             return 0
@@ -137,6 +160,8 @@ class Worker:
         limiter = self.limiters.get(platform)
         message_ids = list(delivery.message_ids)
         for part in range(delivery.parts_sent, len(bodies)):
+            if self._unrecorded:
+                return  # halted: the lease runs out and the row waits, unposted, for the database
             ticket = await limiter.acquire(channel) if limiter is not None else None
             started = time.perf_counter()
             outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
@@ -149,15 +174,19 @@ class Worker:
                 if self.faults is not None:
                     await self.faults("after_post", delivery, part)
                 done = part + 1 == len(bodies)
-                kept = await self.outbox.record_part(
-                    delivery,
-                    self.owner,
-                    part + 1,
-                    message_ids,
-                    self.clock(),
-                    done=done,
-                    lease_for=self.lease_for,
-                )
+                try:
+                    kept = await self.outbox.record_part(
+                        delivery,
+                        self.owner,
+                        part + 1,
+                        message_ids,
+                        self.clock(),
+                        done=done,
+                        lease_for=self.lease_for,
+                    )
+                except Exception as error:  # any failure to record must halt sending, not repeat the post
+                    self._hold(_Accepted(delivery, part + 1, tuple(message_ids), done), error)
+                    return
                 if not kept:
                     log.warning(
                         "delivery %s: lease lost while posting; another process resumes it", delivery.id
@@ -171,6 +200,32 @@ class Worker:
                 return
             await self._dead(delivery, outcome)
             return
+
+    def _hold(self, accepted: _Accepted, error: Exception) -> None:
+        first = not self._unrecorded
+        self._unrecorded[accepted.delivery.id] = accepted
+        self.problem = (
+            f"sending halted: delivery {accepted.delivery.id} was posted but the database could not "
+            "record it; nothing more is sent until it can"
+        )
+        if first:
+            log.error("%s (%s)", self.problem, error)
+
+    async def _record_accepted(self) -> bool:
+        """Write the posts held in memory; True once none is left, and sending may resume."""
+        for delivery_id, accepted in list(self._unrecorded.items()):
+            try:
+                await self.outbox.record_accepted(
+                    delivery_id, accepted.parts_sent, accepted.message_ids, self.clock(), done=accepted.done
+                )
+            except Exception:  # still failing: stay halted, and say nothing more until it works
+                return False
+            del self._unrecorded[delivery_id]
+            if accepted.done:
+                self._count("sent", accepted.delivery.key.platform)
+        self.problem = None
+        log.warning("sending resumed: the database recorded the posts it had missed")
+        return True
 
     async def _freeze(self, delivery: Delivery) -> list[dict[str, Any]] | None:
         now = self.clock()

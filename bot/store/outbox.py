@@ -336,6 +336,29 @@ class SqlOutbox:
             )
             return bool(result.rowcount)
 
+    async def record_accepted(
+        self, delivery_id: int, parts_sent: int, message_ids: Sequence[str], now: datetime, *, done: bool
+    ) -> bool:
+        """Record parts a platform accepted while the database could not be written, whoever holds the lease.
+
+        Only ever moves `parts_sent` forward: the posts happened, and no process may send them again.
+        """
+        d = deliveries.c
+        values: dict[str, Any] = {
+            "parts_sent": parts_sent,
+            "message_ids": " ".join(message_ids),
+            "updated_at": now,
+        }
+        if done:
+            values.update(status="sent", sent_at=now, lease_owner=None, lease_until=None, last_error=None)
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(d.id == delivery_id, d.parts_sent < parts_sent, d.status != "sent")
+                .values(**values)
+            )
+            return bool(result.rowcount)
+
     async def retry_later(
         self, delivery: Delivery, owner: str, at: datetime, reason: str, now: datetime, *, counts: bool
     ) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from bot.core.ports import ChannelKey, Failed, RetryLater
 from bot.store.channels import SqlChannelStore
@@ -310,3 +313,47 @@ async def test_a_crash_after_posting_resumes_with_the_same_key_once_the_lease_ru
         # The retry carries the same key, which is what lets Discord's nonce deduplicate it.
         assert [p.key for p in sender.posts] == [sender.posts[0].key] * 2
         assert (await s.outbox.find())[0].status == "sent"
+
+
+async def test_a_post_the_database_cannot_record_halts_sending_and_is_never_posted_again(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.store.engine import StoreError
+
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        sender: RecordingSender = s.senders["discord"]
+        disk_full = True
+
+        def failing_while_full(write: Any) -> Any:
+            async def write_or_fail(*args: Any, **kwargs: Any) -> Any:
+                if disk_full:
+                    raise StoreError("database error: database or disk is full")
+                return await write(*args, **kwargs)
+
+            return write_or_fail
+
+        for name in ("record_part", "record_accepted"):
+            setattr(s.outbox, name, failing_while_full(getattr(s.outbox, name)))
+        await s.channels.subscribe(CHAN, "ai", user="u", now=clock())
+        await s.service.ingest([summary("s1", "AI", ["ai"])])
+        await s.worker.drain()
+        await s.service.ingest([summary("s2", "AI again", ["ai"])])
+        await s.worker.drain()
+        assert len(sender.posts) == 1  # the second alert is not sent while the first is unrecorded
+        with pytest.raises(RuntimeError, match="sending halted"):
+            await s.ticker.health()
+        halted = [r for r in caplog.records if "sending halted" in r.getMessage()]
+        assert len(halted) == 1
+        for _ in range(3):  # leases run out; the accepted post must still not be repeated
+            clock.advance(seconds=61)
+            await s.worker.drain()
+        assert len(sender.posts) == 1
+        assert len([r for r in caplog.records if "sending halted" in r.getMessage()]) == 1
+
+        disk_full = False
+        clock.advance(seconds=61)
+        await s.worker.drain()
+        assert len(sender.posts) == 2  # the first recorded, never re-posted; the second sent once
+        assert sorted(d.status for d in await s.outbox.find()) == ["sent", "sent"]
+        assert (await s.ticker.health())["outbox"] is not None
