@@ -183,7 +183,17 @@ class Failed:
     reason: str
 
 
-SendOutcome = Sent | RetryLater | Failed
+@dataclass(frozen=True, slots=True)
+class Unauthorized:
+    """The platform refused the bot's own token (401, Slack's invalid_auth …): the bot's problem, not the channel's.
+
+    The message stays queued and the platform is paused until its token works again.
+    """
+
+    reason: str
+
+
+SendOutcome = Sent | RetryLater | Failed | Unauthorized
 
 
 class Sender(Protocol):

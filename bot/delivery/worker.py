@@ -7,10 +7,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent
+from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent, Unauthorized
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer
 from bot.delivery.metrics import DeliveryMetrics
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 FaultHook = Callable[[str, Delivery, int], Awaitable[None]]
 STORY_GONE = "the story was removed from the archive before its alert was posted"
 NOTHING_NEW = "nothing new since the last digest"
+# How often a platform whose token was refused is tried again, with one real queued message: often
+# enough that a fixed token resumes within a minute, rarely enough not to hammer the platform.
+AUTH_PROBE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +77,15 @@ class Worker:
         # runs out (issue 10: three copies of one alert on Slack, which has no nonce).
         self._unrecorded: dict[int, _Accepted] = {}
         self.problem: str | None = None  # why the worker is not sending, for /healthz
+        # Platforms whose token was refused: (reason, when to try one message again). A revoked token
+        # is the bot's problem: the queue waits, untouched, instead of every row dying one by one.
+        self._locked_out: dict[str, tuple[str, datetime]] = {}
 
     def trouble(self) -> str | None:
-        """Return why sending is halted, or None while it runs."""
-        return self.problem
+        """Return why sending is halted (wholly, or on some platform), or None while it runs."""
+        problems = [self.problem] if self.problem else []
+        problems += [f"{p}: {reason}; sending paused" for p, (reason, _) in sorted(self._locked_out.items())]
+        return "; ".join(problems) or None
 
     @property
     def platforms(self) -> list[str]:
@@ -119,9 +127,19 @@ class Worker:
         room = self.concurrency - len(self._inflight)
         if room <= 0:
             return 0
-        leased = await self.outbox.lease(
-            self.clock(), self.owner, platforms=self.platforms, limit=room, lease_for=self.lease_for
+        now = self.clock()
+        ready = [p for p in self.platforms if p not in self._locked_out]
+        leased = (
+            await self.outbox.lease(now, self.owner, platforms=ready, limit=room, lease_for=self.lease_for)
+            if ready
+            else []
         )
+        for platform, (reason, probe_at) in list(self._locked_out.items()):
+            if now >= probe_at and len(leased) < room:
+                self._locked_out[platform] = (reason, now + timedelta(seconds=AUTH_PROBE_SECONDS))
+                leased += await self.outbox.lease(
+                    now, self.owner, platforms=[platform], limit=1, lease_for=self.lease_for
+                )
         for delivery in leased:
             task = asyncio.create_task(self._guarded(delivery), name=f"delivery-{delivery.id}")
             self._inflight.add(task)
@@ -170,6 +188,9 @@ class Worker:
             if limiter is not None and ticket is not None:
                 _learn(sender, limiter, channel, outcome, ticket)
             if isinstance(outcome, Sent):
+                if platform in self._locked_out:
+                    del self._locked_out[platform]
+                    log.warning("%s: the bot's token works again; sending resumed", platform)
                 message_ids.append(outcome.message_id or "-")
                 if self.faults is not None:
                     await self.faults("after_post", delivery, part)
@@ -197,6 +218,9 @@ class Worker:
                 continue
             if isinstance(outcome, RetryLater):
                 await self._retry(delivery, outcome)
+                return
+            if isinstance(outcome, Unauthorized):
+                await self._lock_out(delivery, outcome)
                 return
             await self._dead(delivery, outcome)
             return
@@ -269,6 +293,22 @@ class Worker:
         at = now + timedelta(seconds=wait)
         await self.outbox.retry_later(delivery, self.owner, at, outcome.reason, now, counts=True)
 
+    async def _lock_out(self, delivery: Delivery, outcome: Unauthorized) -> None:
+        now = self.clock()
+        platform = delivery.key.platform
+        if platform not in self._locked_out:
+            log.error(
+                "%s refused the bot's token (%s): sending to %s is paused, queued messages wait, "
+                "and one is tried every %.0f s until the token works",
+                platform,
+                outcome.reason,
+                platform,
+                AUTH_PROBE_SECONDS,
+            )
+            self._locked_out[platform] = (outcome.reason, now + timedelta(seconds=AUTH_PROBE_SECONDS))
+        # Back in the queue as it was: not an attempt, and nothing about the channel is paused.
+        await self.outbox.retry_later(delivery, self.owner, now, outcome.reason, now, counts=False)
+
     async def _dead(self, delivery: Delivery, outcome: Failed) -> None:
         await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock())
         self._count("dead", delivery.key.platform)
@@ -280,7 +320,11 @@ class Worker:
 
 
 def _learn(
-    sender: Sender, limiter: Limiter, channel: str, outcome: Sent | RetryLater | Failed, ticket: float
+    sender: Sender,
+    limiter: Limiter,
+    channel: str,
+    outcome: Sent | RetryLater | Failed | Unauthorized,
+    ticket: float,
 ) -> None:
     """Feed the limiter what the platform said: bucket headers, and 429s (global or per channel)."""
     state = getattr(sender, "bucket_state", None)

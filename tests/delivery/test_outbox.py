@@ -357,3 +357,40 @@ async def test_a_post_the_database_cannot_record_halts_sending_and_is_never_post
         assert len(sender.posts) == 2  # the first recorded, never re-posted; the second sent once
         assert sorted(d.status for d in await s.outbox.find()) == ["sent", "sent"]
         assert (await s.ticker.health())["outbox"] is not None
+
+
+async def test_a_revoked_token_pauses_the_platform_keeps_the_queue_and_resumes_when_it_works(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.core.ports import Unauthorized
+    from bot.delivery.worker import AUTH_PROBE_SECONDS
+
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        sender: RecordingSender = s.senders["discord"]
+        others = [ChannelKey("discord", "g", f"c{n}") for n in range(2, 5)]
+        for key in [CHAN, *others]:
+            await s.channels.subscribe(key, "ai", user="u", now=clock())
+            sender.fail(key.channel, Unauthorized("401 Unauthorized: Discord refused the bot token"))
+        await s.service.ingest([summary("s1", "AI", ["ai"])])
+        await s.worker.drain()
+        assert sender.posts == []
+        assert {d.status for d in await s.outbox.find()} == {"pending"}  # the queue is kept, not dead
+        assert all(not sub.paused_reason for sub in await s.channels.subscriptions(CHAN))
+        with pytest.raises(RuntimeError, match="discord"):
+            await s.ticker.health()
+        tried = len(sender.attempts)
+        clock.advance(seconds=AUTH_PROBE_SECONDS / 2)
+        await s.worker.drain()
+        assert len(sender.attempts) == tried  # paused: nothing is tried before the next probe
+        assert len([r for r in caplog.records if "refused the bot's token" in r.getMessage()]) == 1
+
+        # The channels' scripted 401s are used up: the token "works" again at the next probe.
+        for key in [CHAN, *others]:
+            sender.script[key.channel].clear()
+        clock.advance(seconds=AUTH_PROBE_SECONDS)
+        await s.worker.drain()
+        await s.worker.drain()
+        assert sorted(p.channel for p in sender.posts) == sorted(k.channel for k in [CHAN, *others])
+        assert {d.status for d in await s.outbox.find()} == {"sent"}
+        assert (await s.ticker.health())["outbox"] is not None

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from bot.core.ports import Failed, RetryLater, SendOutcome, Sent
+from bot.core.ports import Failed, RetryLater, SendOutcome, Sent, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ async def classify(response: aiohttp.ClientResponse) -> SendOutcome:
         hint = _float(response.headers.get("Retry-After")) or SERVER_ERROR_BACKOFF
         return RetryLater(after=hint, reason=f"Discord server error: {_error_text(status, data, raw)}")
     if status == 401:
-        return Failed("401 Unauthorized: Discord refused the bot token (check NEWSBOT_DISCORD__TOKEN)")
+        return Unauthorized("401 Unauthorized: Discord refused the bot token (check NEWSBOT_DISCORD__TOKEN)")
     return Failed(_error_text(status, data, raw))
 
 

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.slack.admins import CACHE_SECONDS, AdminCheck
 from bot.adapters.slack.handlers import CommandHandlers, Responder
 from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
-from bot.adapters.slack.sender import make_client
+from bot.adapters.slack.sender import TOKEN_REJECTED, make_client
 from bot.core.commands import CommandTable
 from bot.settings import SlackSettings
 
@@ -28,17 +28,6 @@ log = logging.getLogger(__name__)
 API_TIMEOUT = 10  # seconds for the app's own Web API calls (auth.test, users.info)
 DRAIN_SECONDS = 10.0  # at shutdown, how long answers already acknowledged may take to reach Slack
 BODY_MAX = 1_000_000  # bytes: slash commands and button payloads are a few kilobytes
-# Errors auth.test gives for a token that will never work; anything else (5xx, network) may pass.
-TOKEN_REJECTED = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "not_allowed_token_type",
-    }
-)
 
 
 def _secret(value: SecretStr | None) -> str:

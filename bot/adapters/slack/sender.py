@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.ports import Failed, RetryLater, SendOutcome, Sent
+from bot.core.ports import Failed, RetryLater, SendOutcome, Sent, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,18 @@ TRANSIENT_BACKOFF = 5.0  # seconds: a hint for 5xx, timeouts and Slack's own "tr
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After (Slack always sends one; be safe)
 SEND_TIMEOUT = 15  # seconds for one chat.postMessage call
 # Error codes Slack documents as passing conditions; every other error code is final for this message.
+# Errors Slack gives for a token that will never work (auth.test at start, any call later); anything
+# else (5xx, network) may pass.
+TOKEN_REJECTED = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+    }
+)
 TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
 )
@@ -94,6 +106,9 @@ def _outcome_of(exc: SlackApiError, channel: str) -> SendOutcome:
     if status >= 500 or error in TRANSIENT_ERRORS:
         log.warning("slack: chat.postMessage to %s: passing failure (%s)", channel, error)
         return RetryLater(TRANSIENT_BACKOFF, f"Slack error: {error}")
+    if error in TOKEN_REJECTED:
+        log.error("slack: chat.postMessage refused the bot token (%s)", error)
+        return Unauthorized(f"Slack refused the bot token ({error}): check NEWSBOT_SLACK__BOT_TOKEN")
     detail = ", ".join(str(m) for m in (data.get("response_metadata") or {}).get("messages", [])[:3])
     log.warning("slack: chat.postMessage to %s refused: %s %s", channel, error, detail)
     return Failed(error + (f" ({detail})" if detail else ""))

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from bot.adapters.discord.sender import DiscordSender
-from bot.core.ports import Failed, RetryLater, SendOutcome, Sent
+from bot.core.ports import Failed, RetryLater, SendOutcome, Sent, Unauthorized
 
 VIA = {"Via": "1.1 google"}  # Discord's own answers come through its proxy
 
@@ -108,7 +108,7 @@ CASES: list[tuple[str, Canned, SendOutcome]] = [
     (
         "401",
         Canned(401, '{"message": "401: Unauthorized", "code": 0}', JSON),
-        Failed("401 Unauthorized: Discord refused the bot token (check NEWSBOT_DISCORD__TOKEN)"),
+        Unauthorized("401 Unauthorized: Discord refused the bot token (check NEWSBOT_DISCORD__TOKEN)"),
     ),
     ("402", Canned(402, '{"message": "Payment required"}', JSON), Failed("402 Payment required")),
     ("no answer in time", Canned(0), RetryLater(after=2.0, reason="timed out waiting for Discord")),

@@ -9,7 +9,7 @@ import pytest
 
 from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.sender import DiscordSender, nonce_for
-from bot.core.ports import Failed, RetryLater, Sent
+from bot.core.ports import Failed, RetryLater, Sent, Unauthorized
 from bot.core.reply import Item, Reply
 from tests.adapters.payload_tools import hostile_replies, run_checker
 from tests.fakes.clock import ManualClock
@@ -241,13 +241,15 @@ async def test_refusals_are_permanent_with_discords_reason(
     assert str(status) in outcome.reason
 
 
-async def test_a_bad_token_is_a_permanent_failure_without_the_token(fake: FakeDiscord) -> None:
+async def test_a_bad_token_is_unauthorized_not_the_channels_failure_and_hides_the_token(
+    fake: FakeDiscord,
+) -> None:
     sender = DiscordSender(fake.api_base, "wrong-token")
     try:
         outcome = await sender.send(CHANNEL, BODY, key="x")
     finally:
         await sender.close()
-    assert isinstance(outcome, Failed)
+    assert isinstance(outcome, Unauthorized)
     assert "401" in outcome.reason
     assert "wrong-token" not in outcome.reason
 

@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.render import render_reply
 from bot.adapters.slack.sender import SlackSender
-from bot.core.ports import Failed, RetryLater, Sent
+from bot.core.ports import Failed, RetryLater, Sent, Unauthorized
 from bot.core.reply import Item, Reply
 from tests.adapters.slack.conftest import FakeClock
 from tests.fakes.slack import (
@@ -207,8 +207,6 @@ async def test_posting_faster_than_slack_allows_is_retried_later_and_every_messa
         "not_in_channel",
         "channel_not_found",
         "is_archived",
-        "invalid_auth",
-        "account_inactive",
         "msg_too_long",
         "invalid_blocks",
     ],
@@ -222,9 +220,20 @@ async def test_final_errors_fail_for_good(slack: FakeSlack, error: str) -> None:
     assert outcome.reason.startswith(error)
 
 
-async def test_an_unknown_channel_and_a_wrong_token_fail(slack: FakeSlack) -> None:
+async def test_an_unknown_channel_fails_and_a_wrong_token_is_unauthorized(slack: FakeSlack) -> None:
     assert await sender(slack).send("C0NOWHERE", dict(BODY), key="k") == Failed("channel_not_found")
-    assert await sender(slack, "xoxb-wrong").send("C0NEWS", dict(BODY), key="k") == Failed("invalid_auth")
+    wrong = await sender(slack, "xoxb-wrong").send("C0NEWS", dict(BODY), key="k")
+    assert isinstance(wrong, Unauthorized)
+    assert "invalid_auth" in wrong.reason
+    assert "xoxb-wrong" not in wrong.reason
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "account_inactive", "token_revoked"])
+async def test_a_refused_token_is_the_bots_problem_not_the_channels(slack: FakeSlack, error: str) -> None:
+    slack.fail_next("chat.postMessage", error)
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+    assert isinstance(outcome, Unauthorized)
+    assert error in outcome.reason
 
 
 @pytest.mark.parametrize(
