@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.delivery.outage import OutageLog
 from bot.delivery.ticker import Ticker
 from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import Worker
@@ -55,6 +56,8 @@ class DeliveryEngine:
         self.served = list(served)
         self.on_close = list(on_close)
         self._jobs: set[asyncio.Task[Any]] = set()  # scheduler jobs in flight, awaited at shutdown
+        self._tick_outage = OutageLog("delivery tick", log)
+        self._scan_outage = OutageLog("watch folder scan", log)
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -66,8 +69,10 @@ class DeliveryEngine:
         self._track()
         try:
             await self.ticker.tick()
-        except Exception:
-            log.exception("delivery tick failed; the next one retries")
+        except Exception as error:
+            self._tick_outage.failed(error)
+        else:
+            self._tick_outage.succeeded()
 
     async def _scan(self) -> None:
         if self.watch is None:
@@ -75,8 +80,10 @@ class DeliveryEngine:
         self._track()
         try:
             await self.watch.scan()
-        except Exception:
-            log.exception("watch folder scan failed; the next one retries")
+        except Exception as error:
+            self._scan_outage.failed(error)
+        else:
+            self._scan_outage.succeeded()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set."""

@@ -14,6 +14,7 @@ from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent, Unauthorized
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer
 from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.outage import OutageLog
 from bot.delivery.ratelimit import Limiter
 from bot.store.outbox import Delivery, SqlOutbox
 
@@ -99,14 +100,17 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Keep posting until `stop` is set; rows in flight then finish or are left to their lease."""
         stopping = asyncio.create_task(stop.wait())
+        outage = OutageLog("leasing deliveries", log)
         try:
             while not stop.is_set():
                 try:
                     started = await self.fill()
-                except Exception:
+                except Exception as error:
                     # A database hiccup must not end delivery; the next round tries again.
-                    log.exception("leasing deliveries failed")
+                    outage.failed(error)
                     started = 0
+                else:
+                    outage.succeeded()
                 if started:
                     continue
                 self._changed.clear()

@@ -10,10 +10,28 @@ import pytest
 
 from bot.core.ports import ChannelKey, Failed, RetryLater
 from bot.store.channels import SqlChannelStore
-from bot.store.engine import create_engine
+from bot.store.engine import StoreError, create_engine
 from tests.delivery.helpers import FakeClock, RecordingSender, stack, summary
 
 START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
+
+
+class FaultyDatabase:
+    """Makes the store calls it wraps fail as a full or unreachable database does, while `down`."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.down = True
+
+    def wrap(self, call: Any) -> Any:
+        async def call_or_fail(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreError(self.message)
+            return await call(*args, **kwargs)
+
+        return call_or_fail
+
+
 CHAN = ChannelKey("discord", "g1", "c1")
 
 
@@ -318,23 +336,12 @@ async def test_a_crash_after_posting_resumes_with_the_same_key_once_the_lease_ru
 async def test_a_post_the_database_cannot_record_halts_sending_and_is_never_posted_again(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.store.engine import StoreError
-
     clock = FakeClock(START)
     async with stack(database_url, clock) as s:
         sender: RecordingSender = s.senders["discord"]
-        disk_full = True
-
-        def failing_while_full(write: Any) -> Any:
-            async def write_or_fail(*args: Any, **kwargs: Any) -> Any:
-                if disk_full:
-                    raise StoreError("database error: database or disk is full")
-                return await write(*args, **kwargs)
-
-            return write_or_fail
-
+        disk = FaultyDatabase("database error: database or disk is full")
         for name in ("record_part", "record_accepted"):
-            setattr(s.outbox, name, failing_while_full(getattr(s.outbox, name)))
+            setattr(s.outbox, name, disk.wrap(getattr(s.outbox, name)))
         await s.channels.subscribe(CHAN, "ai", user="u", now=clock())
         await s.service.ingest([summary("s1", "AI", ["ai"])])
         await s.worker.drain()
@@ -351,7 +358,7 @@ async def test_a_post_the_database_cannot_record_halts_sending_and_is_never_post
         assert len(sender.posts) == 1
         assert len([r for r in caplog.records if "sending halted" in r.getMessage()]) == 1
 
-        disk_full = False
+        disk.down = False
         clock.advance(seconds=61)
         await s.worker.drain()
         assert len(sender.posts) == 2  # the first recorded, never re-posted; the second sent once
@@ -394,3 +401,35 @@ async def test_a_revoked_token_pauses_the_platform_keeps_the_queue_and_resumes_w
         assert sorted(p.channel for p in sender.posts) == sorted(k.channel for k in [CHAN, *others])
         assert {d.status for d in await s.outbox.find()} == {"sent"}
         assert (await s.ticker.health())["outbox"] is not None
+
+
+async def test_a_database_outage_logs_one_line_per_loop_when_it_starts_and_one_when_it_ends(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from bot.delivery.engine import DeliveryEngine
+
+    clock = FakeClock(START)
+    async with stack(database_url, clock) as s:
+        engine = DeliveryEngine(s.ticker, s.worker, tick_seconds=1)
+        database = FaultyDatabase("cannot connect to the database: connection refused")
+        s.ticker.tick = database.wrap(s.ticker.tick)  # type: ignore[method-assign]
+        s.outbox.lease = database.wrap(s.outbox.lease)  # type: ignore[method-assign]
+        caplog.set_level(logging.INFO)
+        caplog.clear()
+        stop = asyncio.Event()
+        s.worker.poll_seconds = 0.01
+        running = asyncio.create_task(s.worker.run(stop))
+        for _ in range(5):
+            await engine._tick()
+            await asyncio.sleep(0.02)
+        database.down = False
+        await engine._tick()
+        await asyncio.sleep(0.05)
+        stop.set()
+        await running
+        lines = [r for r in caplog.records if r.name.startswith("bot.delivery")]
+        assert all(r.exc_info is None for r in lines)
+        assert len([r for r in lines if "unavailable" in r.getMessage()]) == 2  # tick and worker
+        assert len([r for r in lines if "available again" in r.getMessage()]) == 2
