@@ -58,7 +58,8 @@ class SlackSettings(_Section):
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None  # xapp-…: Socket Mode instead of a public URL
     port: int = Field(default=3000, ge=1, le=65535)
-    host: str = "0.0.0.0"  # noqa: S104 - the HTTP listener must be reachable by Slack
+    # Loopback unless configured: put a TLS proxy in front and forward only /slack/events (README).
+    host: str = "127.0.0.1"
     command: str = "/news"
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_base: str = "https://slack.com/api/"

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.adapters.listen import start_site
 from bot.core.loader import Loaded, LoadError, load_text
 from bot.core.service import NewsService
 from bot.delivery.metrics import DeliveryMetrics
@@ -167,13 +168,7 @@ class ApiServer:
 
     async def start(self) -> None:
         """Start listening; with port 0 the chosen port is then in `self.port`."""
-        self._runner = web.AppRunner(self.api.application(), handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        addresses = self._runner.addresses
-        if addresses:
-            self.port = int(addresses[0][1])
+        self._runner, self.port = await start_site(self.api.application(), self.host, self.port)
         log.info("ingest API, /healthz and /metrics on http://%s:%s", self.host, self.port)
 
     async def stop(self) -> None:

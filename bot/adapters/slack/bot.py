@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.listen import start_site
 from bot.adapters.slack.admins import CACHE_SECONDS, AdminCheck
 from bot.adapters.slack.handlers import CommandHandlers, Responder
 from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
@@ -126,11 +127,9 @@ class SlackBot:
                 await self._socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
                 log.info("slack: connected in Socket Mode; command %s", self.settings.command)
             else:
-                self._runner = web.AppRunner(self.web_app(), access_log=None)
-                await self._runner.setup()
-                site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-                await site.start()
-                self.port = int(self._runner.addresses[0][1])
+                self._runner, self.port = await start_site(
+                    self.web_app(), self.settings.host, self.settings.port
+                )
                 log.info(
                     "slack: listening on %s:%s%s; command %s",
                     self.settings.host,
