@@ -33,11 +33,13 @@ from bot.sources.fetch import (
     failure_delay,
     next_fetch_at,
 )
+from bot.sources.identity import IdScheme
 from bot.store.feeds import EntryRow, Feed, SeenEntries, SqlFeedStore
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+BROKEN_IDS_SHARE = 0.2  # more of a fetch's entries than this sharing ids means the ids are not ids
 FEED_TOPIC_PREFIX = "feed:"  # a story's pseudo-topic naming its feed, so `/subscribe feed:NAME` is a topic
 
 
@@ -253,8 +255,17 @@ class FeedPoller:
         if body_sha == feed.body_sha256:
             # The same bytes again from a server without validators: as good as a 304, and not parsed.
             return await self._unchanged(feed, now, got.status, got)
+        scheme: IdScheme = "id+link" if feed.id_scheme == "id+link" else "id"
         try:
-            parsed = await parse_feed(got.body, url=got.final_url, headers=got.headers)
+            parsed = await parse_feed(got.body, url=got.final_url, headers=got.headers, id_scheme=scheme)
+            if scheme == "id" and parsed.duplicates_dropped > BROKEN_IDS_SHARE * (
+                len(parsed.entries) + parsed.duplicates_dropped
+            ):
+                # The feed's ids repeat across different entries: key on id and link from now on, so
+                # the entries its ids hide are not lost. Fingerprints make the switch a rewrite, not news.
+                scheme = "id+link"
+                parsed = await parse_feed(got.body, url=got.final_url, headers=got.headers, id_scheme=scheme)
+                log.warning("feed %s: entry ids repeat; keying its entries on id and link", feed.name)
         except FeedError as error:
             return await self._failed(feed, str(error), got.status, None, False)
         seen = await self.feeds.seen(feed.id)
@@ -287,6 +298,7 @@ class FeedPoller:
             "fail_count": 0,
             "failing_since": None,
             "last_announced": newest,
+            "id_scheme": scheme,
             "next_fetch_at": self._next(
                 feed, now, fresh_for=got.fresh_for, ttl_hint=parsed.ttl, retry_after=None
             ),

@@ -55,6 +55,7 @@ class Feed:
     failing_since: datetime | None
     paused_reason: str | None
     last_announced: datetime | None
+    id_scheme: str
     created_by: str | None
     created_at: datetime
     stories: int = 0

@@ -223,6 +223,7 @@ feeds = Table(
     Column("failing_since", UTCDateTime(), nullable=True),
     Column("paused_reason", Text(), nullable=True),
     Column("last_announced", UTCDateTime(), nullable=True),  # newest date among announced entries
+    Column("id_scheme", String(8), nullable=False, server_default="id"),  # "id+link" once its ids repeat
     Column("created_by", String(128), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_feeds_next_fetch_at", "next_fetch_at"),

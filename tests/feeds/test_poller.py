@@ -212,3 +212,15 @@ async def test_a_digest_leaves_out_the_first_polls_stories_but_keeps_a_new_one(w
     await world.poll()
     stories = await archive.stories_for_digest(after=None, until=world.clock.now, topics=(), limit=10)
     assert [s.summary.headline for s in stories] == ["Drone talks round 0"]
+
+
+async def test_a_feed_whose_ids_repeat_keys_on_id_and_link_and_loses_no_entry(world: World) -> None:
+    world.server.serve("/feed.xml", rss(*(item(n, guid="same-id") for n in (1, 2, 3))))
+    line = await world.poll()
+    assert "3 new" in line
+    world.server.serve("/feed.xml", rss(*(item(n, guid="same-id") for n in (0, 1, 2, 3))))
+    assert "1 new" in await world.poll()
+    assert len(await world.alerts()) == 1
+    feed = await world.store.get("wire")
+    assert feed is not None
+    assert feed.id_scheme == "id+link"
