@@ -34,6 +34,7 @@ from bot.sources.fetch import (
     next_fetch_at,
 )
 from bot.sources.identity import IdScheme
+from bot.store.engine import StoreError
 from bot.store.feeds import EntryRow, Feed, SeenEntries, SqlFeedStore
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,10 @@ class FeedPoller:
             report = await self._fetched(feed, outcome, now)
             report.store_ms = (time.perf_counter() - arrived) * 1000
             return report
+        except StoreError as error:
+            # The database is down or full: nothing of this poll was recorded, so the lease runs out and
+            # the feed is polled again; the polling loop says so once per outage, not once per feed.
+            return PollReport(feed.name, error=f"could not record the poll: {error}")
         except Exception as error:  # a bug must not stop the other feeds; the lease runs out and retries
             log.exception("feed %s: poll failed", feed.name)
             return PollReport(feed.name, error=f"internal error: {type(error).__name__}")
