@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ from bot.sources.fetch import (
     failure_delay,
     next_fetch_at,
 )
-from bot.sources.identity import IdScheme
+from bot.sources.identity import IdScheme, normalize_url
 from bot.store.engine import StoreError
 from bot.store.feeds import EntryRow, Feed, SeenEntries, SqlFeedStore
 
@@ -85,6 +85,10 @@ class StoryWriter(Protocol):
         then: Callable[[AsyncConnection, list[PutOutcome]], Any] | None = None,
     ) -> list[PutOutcome]:
         """Store `items`; those whose id is in `quiet` owe no alerts."""
+        ...
+
+    async def ids_by_url(self, urls: Iterable[str]) -> dict[str, str]:
+        """Return the id of the story stored under each URL that has one."""
         ...
 
 
@@ -283,7 +287,10 @@ class FeedPoller:
             last_announced=feed.last_announced,
             stale_after=self.settings.stale_after,
         )
-        plan = self._plan(feed, parsed, decision, seen)
+        links = {e.link for v in decision.verdicts if v.action != "seen" and (e := v.entry).link}
+        stored = await self.stories.ids_by_url({*links, *(normalize_url(u) for u in links)})
+        by_url = {normalize_url(url): sid for url, sid in stored.items()}
+        plan = self._plan(feed, parsed, decision, seen, by_url)
         announced = [entry_time(e) for e in decision.announced]
         newest = max(
             [t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []),
@@ -329,7 +336,12 @@ class FeedPoller:
         return report
 
     def _plan(
-        self, feed: Feed, parsed: ParsedFeed, decision: FeedDecision[FeedEntry], seen: SeenEntries
+        self,
+        feed: Feed,
+        parsed: ParsedFeed,
+        decision: FeedDecision[FeedEntry],
+        seen: SeenEntries,
+        by_url: dict[str, str],
     ) -> _Plan:
         plan = _Plan()
         extra = (*feed.topics, feed_topic(feed.name))
@@ -347,6 +359,9 @@ class FeedPoller:
                     # An edited or re-keyed entry keeps the story it was first stored as, even when its
                     # new title would derive another id.
                     known = seen.stories.get(verdict.rewrite_of or entry.key)
+                    if known is None and made.source is not None and made.source.url:
+                        # The same story (same canonical URL) from another feed: one story, not two.
+                        known = by_url.get(normalize_url(made.source.url))
                     summary = made.model_copy(update={"id": known}) if known else made
             if summary is not None:
                 tagged = self.tagger.tag_summary(summary)

@@ -313,6 +313,16 @@ class SqlArchive:
             stmt = stmt.where(s.ingested_at > after)
         return await self._stories(stmt, max(1, limit), topics)
 
+    async def ids_by_url(self, urls: Iterable[str]) -> dict[str, str]:
+        """Return the id of the story stored under each of `urls` that has one."""
+        wanted = _unique(urls)
+        found: dict[str, str] = {}
+        async with translated_errors(self._url), self._reader.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(summaries.c.url, summaries.c.id).where(summaries.c.url.in_(list(chunk)))
+                found.update({row.url: row.id for row in await conn.execute(stmt)})
+        return found
+
     async def story(self, summary_id: str) -> StoredStory | None:
         """Return one stored story."""
         found = await self._stories(_story_select().where(summaries.c.id == summary_id), 1, ())
