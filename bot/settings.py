@@ -119,6 +119,9 @@ class DeliverySettings(_Section):
     )  # seconds each one-second window is held longer (both platforms), for jitter
     slack_rate: float = Field(default=20.0, gt=0)  # chat.postMessage/s per process (workspace cap)
     slack_channel_rate: float = Field(default=1.0, gt=0)  # chat.postMessage/s per channel
+    # On PostgreSQL every replica draws Discord requests from one budget in the database (discord_rate
+    # for the bot as a whole); off, each process keeps to discord_rate on its own.
+    shared_discord_budget: bool = True
 
 
 class FeedSettings(_Section):

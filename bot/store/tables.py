@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -247,4 +248,14 @@ feed_entries = Table(
     PrimaryKeyConstraint("feed_id", "key", name="pk_feed_entries"),
     Index("ix_feed_entries_fingerprint", "feed_id", "fingerprint"),
     Index("ix_feed_entries_summary_id", "summary_id"),
+)
+
+# One row per shared request budget (e.g. "discord:<application>"): a token bucket every replica draws
+# from in one UPDATE, timed by the database's clock so replicas with skewed clocks still agree.
+rate_budgets = Table(
+    "rate_budgets",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("tokens", Float(), nullable=False),
+    Column("refreshed_at", UTCDateTime(), nullable=False),
 )
