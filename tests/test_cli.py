@@ -161,6 +161,41 @@ def test_config_check_masks_secrets(newsbot) -> None:  # type: ignore[no-untyped
     assert "platforms configured: discord" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot@127.0.0.1:9/news?password=hunter2",
+        "postgresql://bot:hun/ter2@127.0.0.1:9/news",
+        "postgresql://bot@127.0.0.1:9/news?password=hun/ter2",
+    ],
+)
+def test_no_form_of_database_password_is_printed_by_config_check_or_a_failing_command(  # type: ignore[no-untyped-def]
+    newsbot, url: str
+) -> None:
+    check = newsbot("config", "check", "--json", extra_env={"NEWSBOT_DATABASE_URL": url})
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["settings"]["database_url"].startswith("postgresql://bot")
+    failed = newsbot("topics", extra_env={"NEWSBOT_DATABASE_URL": url})  # nothing listens on port 9
+    _no_traceback(failed)
+    assert failed.returncode == 2
+    assert "127.0.0.1" in failed.stderr
+    for result in (check, failed):
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "ter2" not in result.stdout + result.stderr
+
+
+def test_config_check_json_is_one_valid_json_document(newsbot) -> None:  # type: ignore[no-untyped-def]
+    long_title = "A digest title long enough that a terminal-width wrap would split it " * 3
+    result = newsbot(
+        "config", "check", "--json", extra_env={"NEWSBOT_DIGEST__TITLE": long_title, "COLUMNS": "40"}
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["settings"]["digest"]["title"] == long_title
+    assert document["platforms"] == []
+    assert document["taxonomy"]["topics"] > 0
+
+
 def test_bad_settings_and_taxonomy_are_one_line_errors(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = newsbot("config", "check", extra_env={"NEWSBOT_SLACK__PORT": "not-a-port"})
     _no_traceback(port)

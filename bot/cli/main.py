@@ -31,7 +31,7 @@ from bot.core.reply import Reply
 from bot.core.summary import summary_json_schema
 from bot.core.taxonomy import TaxonomyError
 from bot.settings import Settings, SettingsError
-from bot.store.engine import StoreError
+from bot.store.engine import StoreError, redact_url
 
 T = TypeVar("T")
 RenderTarget = Literal["text", "discord", "slack"]
@@ -462,21 +462,35 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     settings = settings_from(ctx)
     _run(upgrade_database(settings.database_url))
-    out.print(f"database is up to date ({_redact_url(settings.database_url)})", highlight=False)
+    out.print(f"database is up to date ({redact_url(settings.database_url)})", highlight=False)
 
 
 @config_app.command("check")
-def config_check(ctx: typer.Context) -> None:
+def config_check(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: settings, taxonomy and platforms.")
+    ] = False,
+) -> None:
     """Print the effective settings (secrets masked) and which platforms are configured."""
     from bot.core.taxonomy import load_taxonomy
 
     settings = settings_from(ctx)
     data = settings.masked()
-    data["database_url"] = _redact_url(settings.database_url)
-    _print_json(data)
+    data["database_url"] = redact_url(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_path)
-    out.print(f"taxonomy: {len(taxonomy.topics)} topics from {settings.taxonomy_path}", highlight=False)
     platforms = settings.platforms()
+    if as_json:
+        # Plain print, not Rich: Rich wraps and highlights, and a script needs exactly one JSON document.
+        document = {
+            "settings": data,
+            "taxonomy": {"path": str(settings.taxonomy_path), "topics": len(taxonomy.topics)},
+            "platforms": platforms,
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+        return
+    _print_json(data)
+    out.print(f"taxonomy: {len(taxonomy.topics)} topics from {settings.taxonomy_path}", highlight=False)
     out.print("platforms configured: " + (", ".join(platforms) if platforms else "none"), highlight=False)
 
 
@@ -517,16 +531,6 @@ def preview(
             lambda application: serve_preview(app_preview_deps(application), host, port, on_ready=ready),
         )
     )
-
-
-def _redact_url(url: str) -> str:
-    # user:password@host → user:***@host; the URL is otherwise useful to see.
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
 
 
 def _esc(text: str) -> str:
