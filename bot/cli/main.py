@@ -55,6 +55,11 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+# Libraries that log every job run and gateway hop at INFO; newsbot's own lines say what matters,
+# so at INFO they only speak up for warnings (-v shows everything).
+CHATTY_LIBRARIES = ("apscheduler", "discord")
+
+
 class UsageProblem(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
@@ -70,7 +75,7 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
 ) -> None:
-    ctx.obj = CliState(config)
+    ctx.obj = CliState(config, verbose)
     install_file_readers()  # `ingest` and `render` read saved web pages too
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
@@ -498,12 +503,16 @@ def config_check(
 def run(ctx: typer.Context) -> None:
     """Run the bot: every configured platform in one process, until SIGTERM or Ctrl-C."""
     from bot.delivery.lock import AlreadyRunning
-    from bot.runner import NoPlatformConfigured, run_bot
+    from bot.runner import CannotListen, NoPlatformConfigured, run_bot
 
     settings = settings_from(ctx)
+    if not ctx.find_root().obj.verbose:  # a running bot says what it does at NEWSBOT_LOG_LEVEL (INFO)
+        logging.getLogger().setLevel(settings.log_level)
+        for library in CHATTY_LIBRARIES:
+            logging.getLogger(library).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         _run(run_bot(settings))
-    except (NoPlatformConfigured, AlreadyRunning) as exc:
+    except (NoPlatformConfigured, AlreadyRunning, CannotListen) as exc:
         err.print(str(exc), style="red", highlight=False)
         raise typer.Exit(2) from None
 

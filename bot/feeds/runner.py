@@ -38,9 +38,14 @@ class FeedPolling:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set."""
         forgotten_at: datetime | None = None
+        announced = False
         async with self.open_poller() as poller:
             while not stop.is_set():
                 try:
+                    if not announced:  # the start-up line: what this process polls
+                        count = len(await self.feeds.list_feeds())
+                        log.info("feeds: polling %d feed(s), due ones every %s s", count, self.tick_seconds)
+                        announced = True
                     # Claim in rounds until nothing is due: a backlog drains at full concurrency.
                     while not stop.is_set() and (reports := await poller.poll_due()):
                         unrecorded = [
