@@ -126,6 +126,7 @@ class CommandTable:
                 text=f"Changing this channel's {_what(spec.name)} needs {rule}.",
                 tone="error",
                 private=True,
+                own_words=True,
             )
         try:
             reply = await self._handlers[spec.name](inv)
@@ -144,7 +145,9 @@ class CommandTable:
     @staticmethod
     def _with_privacy(reply: Reply, inv: Invocation, *, default: bool) -> Reply:
         private = reply.private or (inv.private if inv.private is not None else default)
-        return reply if private == reply.private else reply.model_copy(update={"private": private})
+        # Every command's reply is newsbot's words around summary items: its help and examples
+        # must survive being copied back into chat.
+        return reply.model_copy(update={"private": private, "own_words": True})
 
     # -- archive commands -------------------------------------------------------------------------
 
