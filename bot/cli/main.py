@@ -307,7 +307,8 @@ def post(
         raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
     _check_period(since, last)
     settings = settings_from(ctx)
-    target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
+    # `is not None`: an empty --discord-webhook "" is still the Discord option, and is named as such.
+    target: Literal["discord", "slack"] = "discord" if discord_webhook is not None else "slack"
     url = discord_webhook or slack_webhook or ""
     try:  # a wrong URL is worth saying before the archive is even opened
         if target == "discord":
