@@ -184,6 +184,23 @@ def test_no_form_of_database_password_is_printed_by_config_check_or_a_failing_co
         assert "ter2" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://root:hunter2@db/news", "scheme 'mysql' is not supported"),
+        ("postgresql://bot@db/news?sslmode=require", "?ssl=require"),
+        ("postgresql://bot:hunt@er2@db/news", "%40"),
+    ],
+)
+def test_config_check_refuses_a_database_url_that_run_could_not_open(newsbot, url: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("config", "check", extra_env={"NEWSBOT_DATABASE_URL": url})
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert said in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "er2" not in result.stderr
+
+
 def test_config_check_json_is_one_valid_json_document(newsbot) -> None:  # type: ignore[no-untyped-def]
     long_title = "A digest title long enough that a terminal-width wrap would split it " * 3
     result = newsbot(

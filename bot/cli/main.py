@@ -31,7 +31,7 @@ from bot.core.reply import Reply
 from bot.core.summary import summary_json_schema
 from bot.core.taxonomy import TaxonomyError
 from bot.settings import Settings, SettingsError
-from bot.store.engine import StoreError, redact_url
+from bot.store.engine import StoreError, normalize_url, redact_url
 
 T = TypeVar("T")
 RenderTarget = Literal["text", "discord", "slack"]
@@ -482,6 +482,7 @@ def config_check(
     from bot.core.taxonomy import load_taxonomy
 
     settings = settings_from(ctx)
+    normalize_url(settings.database_url)  # a URL `run` cannot open fails here too (StoreError: one line)
     data = settings.masked()
     data["database_url"] = redact_url(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_path)

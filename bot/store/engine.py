@@ -85,6 +85,11 @@ def normalize_url(url: str) -> str:
     parsed = _parse(normalized)
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise StoreError(f"an in-memory SQLite database cannot be shared between connections ({_EXPECTED})")
+    if parsed.get_backend_name() == "postgresql" and "sslmode" in parsed.query:
+        # libpq's spelling; asyncpg takes the same values as ?ssl= and fails on sslmode with a TypeError.
+        raise StoreError(
+            f"database_url: write ?ssl=require (asyncpg's name), not ?sslmode=require ({_EXPECTED})"
+        )
     if parsed.host and "@" in parsed.host:
         raise StoreError(f"database_url: write an '@' inside the password as %40 ({_EXPECTED})")
     if parsed.get_backend_name() == "postgresql" and not parsed.database:

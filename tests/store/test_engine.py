@@ -77,6 +77,11 @@ def test_a_url_quoted_inside_a_driver_error_loses_its_password() -> None:
     assert "postgresql://bot@h/db?password=***" in text
 
 
+def test_libpq_sslmode_is_refused_with_asyncpgs_spelling() -> None:
+    with pytest.raises(StoreError, match=r"\?ssl=require"):
+        normalize_url("postgresql://bot@h/db?sslmode=require")
+
+
 def test_an_unencoded_at_sign_in_the_password_is_refused_without_showing_it() -> None:
     with pytest.raises(StoreError, match="%40") as caught:
         normalize_url("postgresql://bot:s3@cr3t@h/db")
