@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.core.ports import ChannelKey, Failed, RetryLater
 from bot.store.channels import SqlChannelStore
@@ -310,3 +313,20 @@ async def test_a_crash_after_posting_resumes_with_the_same_key_once_the_lease_ru
         # The retry carries the same key, which is what lets Discord's nonce deduplicate it.
         assert [p.key for p in sender.posts] == [sender.posts[0].key] * 2
         assert (await s.outbox.find())[0].status == "sent"
+
+
+async def test_each_delivery_posted_is_one_info_line_naming_its_channel(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(datetime(2026, 5, 1, 7, 0, tzinfo=UTC))
+    async with stack(database_url, clock) as s:
+        for channel in ("c1", "c2"):
+            await s.channels.subscribe(ChannelKey("discord", "g", channel), "drones", user="u", now=clock())
+        with caplog.at_level(logging.INFO, logger="bot.delivery.worker"):
+            await s.service.ingest([summary("s1", "Drone story", ["drones"])])
+            await s.worker.drain()
+    posted = [r.getMessage() for r in caplog.records if "posted to" in r.getMessage()]
+    assert len(posted) == 2, posted
+    assert all(line.startswith("delivery ") and ": alert posted to " in line for line in posted)
+    assert any("c1" in line for line in posted)
+    assert any("c2" in line for line in posted)
