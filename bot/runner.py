@@ -7,6 +7,7 @@ import errno
 import logging
 import signal
 import socket
+from contextlib import ExitStack
 
 from bot.app import build_runners, open_app
 from bot.delivery.lock import hold_database
@@ -41,22 +42,26 @@ def check_listeners(settings: Settings) -> None:
     The servers themselves bind later, deep in aiohttp, where the failure would surface as a traceback
     after the platforms had already connected.
     """
-    for what, host, port in listeners(settings):
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-            family, kind, proto, _, address = infos[0]
-            with socket.socket(family, kind, proto) as probe:
+    with ExitStack() as held:  # all held at once: the Slack listener and the API on one port clash too
+        for what, host, port in listeners(settings):
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+                family, kind, proto, _, address = infos[0]
+                probe = held.enter_context(socket.socket(family, kind, proto))
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
                 probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                reason = "the port is in use (another newsbot, or another program)"
-            else:
-                reason = error.strerror or str(error)
-            raise CannotListen(
-                f"newsbot run: cannot listen on {host}:{port} for {what}: {reason}; "
-                "stop what holds it or choose another port"
-            ) from None
+                probe.listen(1)  # with SO_REUSEADDR only a listening socket makes the next bind fail
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    reason = (
+                        "the port is in use (another newsbot, another program, or another newsbot listener)"
+                    )
+                else:
+                    reason = error.strerror or str(error)
+                raise CannotListen(
+                    f"newsbot run: cannot listen on {host}:{port} for {what}: {reason}; "
+                    "stop what holds it or choose another port"
+                ) from None
 
 
 async def run_bot(settings: Settings) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
+from bot.runner import CannotListen, check_listeners
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -149,3 +151,21 @@ def test_a_bad_value_in_dotenv_is_blamed_on_dotenv_and_the_real_variable(tmp_pat
     assert message.startswith(".env: discord.guild_ids[1] (NEWSBOT_DISCORD__GUILD_IDS):")
     assert "newsbot.toml" not in message
     assert "GUILD_IDS__" not in message
+
+
+def test_the_slack_listener_and_the_api_on_one_port_are_refused_before_run_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    for name, value in {
+        "NEWSBOT_SLACK__BOT_TOKEN": "xoxb-1",
+        "NEWSBOT_SLACK__SIGNING_SECRET": "s",
+        "NEWSBOT_SLACK__HOST": "127.0.0.1",
+        "NEWSBOT_SLACK__PORT": port,
+        "NEWSBOT_API__PORT": port,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(CannotListen, match=f"127.0.0.1:{port} for the ingest API"):
+        check_listeners(load_settings())
