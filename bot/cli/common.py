@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +17,13 @@ class CliState:
     """What the root command parsed, kept on the Typer context object for the subcommands."""
 
     config: Path | None = None
-    verbose: bool = False  # -v: debug logging, whatever NEWSBOT_LOG_LEVEL says
+    verbose: bool = False  # -v: debug logging, whatever NEWSBOT_LOG_LEVEL says to `run`
 
 
 def settings_from(ctx: typer.Context) -> Settings:
     """Load the settings the root's --config names (none when a command group runs on its own, as in tests)."""
     state = ctx.find_root().obj
-    settings = load_settings(state.config if isinstance(state, CliState) else None)
-    if "log_level" in settings.model_fields_set and not (isinstance(state, CliState) and state.verbose):
-        # Only when set: one-off commands stay quiet (WARNING) unless asked; `run` defaults to INFO.
-        logging.getLogger().setLevel(settings.log_level)
-    return settings
+    return load_settings(state.config if isinstance(state, CliState) else None)
 
 
 def consoles() -> tuple[Console, Console]:
