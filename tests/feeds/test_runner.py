@@ -25,7 +25,7 @@ class FlakyPoller:
         self.rounds = 0
         self.stop = stop
 
-    async def poll_due(self) -> list[PollReport]:
+    async def poll_due(self, stop: asyncio.Event | None = None) -> list[PollReport]:
         self.rounds += 1
         if self.rounds <= self.failures:
             raise ConnectionRefusedError("database at 127.0.0.1:5432 refused the connection")
