@@ -21,6 +21,7 @@ from bot.app import App, install_file_readers, open_app
 from bot.cli.common import CliState, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
+from bot.cli.feeds import feeds_app
 from bot.cli.slack import slack_app
 from bot.core.digest import Digest
 from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
@@ -50,6 +51,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(discord_app, name="discord")
 app.add_typer(slack_app, name="slack")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(feeds_app, name="feeds")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

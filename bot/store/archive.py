@@ -238,24 +238,39 @@ class SqlArchive:
         limit, offset = max(0, limit), max(0, offset)
         wanted = offset + limit + 1
         t = story_topics.c
-        # Every row read here has at least one tagged section, so `wanted` stories are enough.
+        # Each row read here yields at least one hit (a tagged section, or the story itself when only its
+        # headline, lede or tags carry the topic), so `wanted` stories are enough.
         stories = (
             select(t.story_key, t.positions)
-            .where(t.topic_id == topic_id, t.positions != "")
+            .where(t.topic_id == topic_id)
             .order_by(t.story_key.desc())
             .limit(wanted)
         )
         async with translated_errors(self._url), self._reader.connect() as conn:
-            ids = [
-                section_id(row.story_key, int(position))
-                for row in await conn.execute(stories)
-                for position in row.positions.split()
-            ]
-            page = ids[offset:wanted]
+            # A hit is a section id, or (story key,) for a story tagged at story level only.
+            order: list[int | tuple[int]] = []
+            for row in await conn.execute(stories):
+                if row.positions:
+                    order.extend(section_id(row.story_key, int(p)) for p in row.positions.split())
+                else:
+                    order.append((row.story_key,))
+            page = order[offset:wanted]
             shown = page[:limit]
-            rows = (await conn.execute(_hit_select().where(sections.c.id.in_(shown)))).all() if shown else []
-        by_id = {row.id: row for row in rows}
-        return HitPage([_hit(by_id[i]) for i in shown if i in by_id], has_more=len(page) > limit)
+            section_ids = [i for i in shown if isinstance(i, int)]
+            story_keys = [i[0] for i in shown if isinstance(i, tuple)]
+            rows = (
+                (await conn.execute(_hit_select().where(sections.c.id.in_(section_ids)))).all()
+                if section_ids
+                else []
+            )
+            whole = (
+                (await conn.execute(_story_hit_select().where(summaries.c.story_key.in_(story_keys)))).all()
+                if story_keys
+                else []
+            )
+        by_id: dict[int | tuple[int], SectionHit] = {row.id: _hit(row) for row in rows}
+        by_id.update({(row.story_key,): _story_hit(row) for row in whole})
+        return HitPage([by_id[i] for i in shown if i in by_id], has_more=len(page) > limit)
 
     async def search_sections(self, text: str, *, limit: int, offset: int = 0) -> HitPage:
         """Full-text search over section titles and text, newest story first, then by relevance."""
@@ -516,6 +531,25 @@ def _hit_select() -> Select[Any]:
         summaries.c.url,
         summaries.c.published,
     ).join_from(sections, summaries, sections.c.summary_id == summaries.c.id)
+
+
+def _story_hit_select() -> Select[Any]:
+    c = summaries.c
+    return select(c.story_key, c.id, c.headline, c.url, c.published, c.doc, c.topics)
+
+
+def _story_hit(row: Row[Any]) -> SectionHit:
+    """Return a story tagged only through its headline, lede or tags as one hit: its headline and lede."""
+    lede = Summary.model_validate_json(row.doc).lede
+    return SectionHit(
+        summary_id=row.id,
+        headline=row.headline,
+        title=row.headline,
+        text=lede or "",
+        url=row.url,
+        published=row.published,
+        topics=_split(row.topics),
+    )
 
 
 def _story_select() -> Select[Any]:
