@@ -6,9 +6,7 @@ every refusal is one red line naming the feed, URL or file and the reason, with 
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.app import App, feed_poller, feed_service, open_app
-from bot.cli.common import consoles, fail, settings_from
+from bot.app import App, feed_poller, feed_service
+from bot.cli.common import consoles, fail, run_change, run_with_app
 from bot.feeds.directory import feed_status
 from bot.feeds.poller import feed_topic
 from bot.feeds.service import FeedProblem
@@ -30,16 +28,6 @@ feeds_app = typer.Typer(help="Feeds newsbot follows: RSS, Atom and JSON Feed.", 
 
 _STYLES = {"ok": "green", "new": "cyan", "failing": "yellow", "paused": "red"}
 OPERATOR_PAUSE = "paused by an operator"
-
-
-def _run_with_app(ctx: typer.Context, work: Callable[[App], Awaitable[int]]) -> None:
-    settings = settings_from(ctx)
-
-    async def go() -> int:
-        async with open_app(settings) as application:
-            return await work(application)
-
-    raise typer.Exit(asyncio.run(go()))
 
 
 def _when(moment: datetime | None) -> str:
@@ -124,7 +112,7 @@ def add(
         )
         return 0
 
-    _run_with_app(ctx, work)
+    run_with_app(ctx, work)
 
 
 @feeds_app.command("list")
@@ -145,7 +133,7 @@ def list_feeds(
             out.print(feed_table(feeds))
         return 0
 
-    _run_with_app(ctx, work)
+    run_with_app(ctx, work)
 
 
 @feeds_app.command("poll")
@@ -163,7 +151,7 @@ def poll(
         known = {f.name: f for f in await application.feeds.list_feeds()}
         unknown = [n for n in names or [] if n not in known]
         for n in unknown:
-            err.print(f"{escape(n)}: no feed has this name (see `newsbot feeds list`)", style="red")
+            err.print(escape(_no_feed(n)), style="red")
         wanted = list(names) if names else [n for n, f in known.items() if not f.paused_reason]
         wanted = [n for n in wanted if n in known]
         async with feed_poller(application) as poller:
@@ -183,34 +171,31 @@ def poll(
             err.print(f"{escape(n)}: another process is polling it right now; not polled", style="yellow")
         return 1 if unknown or any(r.error for r in reports) else 0
 
-    _run_with_app(ctx, work)
+    run_with_app(ctx, work)
 
 
 @feeds_app.command("remove")
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The feed's name.")]) -> None:
     """Stop following a feed; the stories it brought stay in the archive."""
-    out, _ = consoles()
+    run_change(
+        ctx,
+        lambda application: application.feeds.remove(name),
+        done=f"no longer following {name}; its stories stay in the archive",
+        missing=_no_feed(name),
+    )
 
-    async def work(application: App) -> int:
-        if not await application.feeds.remove(name):
-            raise fail(f"{name}: no feed has this name (see `newsbot feeds list`)", 1)
-        out.print(f"no longer following {name}; its stories stay in the archive", highlight=False)
-        return 0
 
-    _run_with_app(ctx, work)
+def _no_feed(name: str) -> str:
+    return f"{name}: no feed has this name (see `newsbot feeds list`)"
 
 
 def _set_pause(ctx: typer.Context, name: str, reason: str | None) -> None:
-    out, _ = consoles()
-
-    async def work(application: App) -> int:
-        if not await application.feeds.pause(name, reason, application.service.clock()):
-            raise fail(f"{name}: no feed has this name (see `newsbot feeds list`)", 1)
-        what = f"paused ({reason})" if reason else "resumed; it is due now"
-        out.print(f"{name}: {what}", highlight=False)
-        return 0
-
-    _run_with_app(ctx, work)
+    run_change(
+        ctx,
+        lambda application: application.feeds.pause(name, reason, application.service.clock()),
+        done=f"{name}: " + (f"paused ({reason})" if reason else "resumed; it is due now"),
+        missing=_no_feed(name),
+    )
 
 
 @feeds_app.command("pause")
@@ -256,7 +241,7 @@ def import_opml(
         out.print(f"{len(result.added)} added, {len(result.skipped)} skipped", highlight=False)
         return 0 if result.added or not result.skipped else 1
 
-    _run_with_app(ctx, work)
+    run_with_app(ctx, work)
 
 
 @feeds_app.command("export")
@@ -268,4 +253,4 @@ def export_opml(ctx: typer.Context) -> None:
             print(await service.export_opml(), end="")
         return 0
 
-    _run_with_app(ctx, work)
+    run_with_app(ctx, work)

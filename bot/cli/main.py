@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bot.adapters.discord.errors import DiscordError
 from bot.app import App, install_file_readers, open_app
+from bot.cli import archive as archive_commands
 from bot.cli.common import CliState, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
@@ -52,6 +53,9 @@ app.add_typer(discord_app, name="discord")
 app.add_typer(slack_app, name="slack")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(feeds_app, name="feeds")
+app.command()(archive_commands.stories)
+app.command()(archive_commands.delete)
+app.command()(archive_commands.retag)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -343,6 +343,47 @@ class SqlArchive:
         found = await self._stories(_story_select().where(summaries.c.id == summary_id), 1, ())
         return found[0] if found else None
 
+    async def delete(self, summary_id: str) -> bool:
+        """Remove one story: its row, sections (and their full-text rows), topic rows; False when unknown."""
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            existing = await self._existing(conn, [summary_id])
+            await self._delete(conn, existing)
+        return bool(existing)
+
+    async def retag(self, items: Sequence[TaggedSummary], at: datetime) -> list[str]:
+        """Rewrite the topic rows of stored stories whose tags changed; return their ids (no alerts owed).
+
+        The documents are unchanged, so `put_many` would call each one "unchanged" and keep its old tags.
+        """
+        ids = _unique(i.summary.id for i in items)
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            existing = await self._existing(conn, ids)
+            stored: dict[str, dict[int, str]] = {}
+            for chunk in _chunks(list(existing)):
+                cols = (sections.c.summary_id, sections.c.position, sections.c.topics)
+                for row in await conn.execute(select(*cols).where(sections.c.summary_id.in_(chunk))):
+                    stored.setdefault(row.summary_id, {})[row.position] = row.topics
+            changed: dict[str, _Pending] = {}
+            for item in items:
+                sid = item.summary.id
+                old = existing.get(sid)
+                if old is None or sid in changed:
+                    continue
+                section_topics = {
+                    position: " ".join(_unique(item.section_topics[position]))
+                    for position in range(min(len(item.section_topics), MAX_INDEXED_SECTIONS))
+                }
+                all_topics = set(item.topics) | {t for ts in item.section_topics for t in ts}
+                if all_topics != set(_split(old.topics)) or section_topics != {
+                    p: t for p, t in stored.get(sid, {}).items() if p in section_topics
+                }:
+                    changed[sid] = _prepare(item, old.ingested_at)
+            if changed:
+                olds = {sid: existing[sid] for sid in changed}
+                await self._delete(conn, olds)
+                await self._insert(conn, changed, {sid: e.story_key for sid, e in olds.items()}, olds, at)
+        return list(changed)
+
     async def topic_counts(self) -> dict[str, int]:
         """Return how many stories carry each topic id."""
         stmt = select(story_topics.c.topic_id, func.count()).group_by(story_topics.c.topic_id)
