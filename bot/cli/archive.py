@@ -8,18 +8,21 @@ documents do not change, so a re-ingest would leave their old tags).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from bot.app import App
 from bot.cli.common import consoles, run_change, run_with_app
-from bot.core.ports import StoredStory, TaggedSummary
+from bot.core.ports import PutOutcome, StoredStory, TaggedSummary
 from bot.feeds.poller import FEED_TOPIC_PREFIX
+from bot.sources.errors import SourceError
 
 RETAG_BATCH = (
     200  # stories re-tagged per transaction: progress moves, and no transaction holds the archive long
@@ -149,3 +152,58 @@ def retag(ctx: typer.Context) -> None:
         return 0
 
     run_with_app(ctx, work)
+
+
+@dataclass(slots=True)
+class UrlIngest:
+    """What `newsbot ingest https://…` did with its URLs."""
+
+    outcomes: list[PutOutcome] = field(default_factory=list)
+    failed: int = 0
+
+
+def is_url(text: str) -> bool:
+    """Return whether an `ingest` argument is a web address rather than a path."""
+    return text.lower().startswith(("http://", "https://"))
+
+
+async def ingest_urls(application: App, urls: list[str], out: Console, err: Console) -> UrlIngest:
+    """Fetch each page, extract its article and store it; a feed URL is pointed at `newsbot feeds add`."""
+    from bot.app import fetch_settings
+    from bot.sources.feed import FeedError, parse_feed
+    from bot.sources.fetch import FeedFetcher, FetchFailed, NotModified
+    from bot.sources.page import page_to_summary
+
+    done = UrlIngest()
+    async with FeedFetcher(fetch_settings(application.settings.feeds)) as fetcher:
+        for url in urls:
+            got = await fetcher.fetch(url)
+            reason: str | None = None
+            if isinstance(got, FetchFailed):
+                reason = got.reason
+            elif isinstance(got, NotModified):
+                reason = "the server answered 304 Not Modified to a plain request"
+            else:
+                try:
+                    await parse_feed(got.body, url=got.final_url, headers=got.headers)
+                except FeedError:
+                    pass  # not a feed: a page, as expected
+                else:
+                    reason = f"this is a feed; follow it with `newsbot feeds add {url}`"
+                if reason is None:
+                    try:
+                        summary = await page_to_summary(got.body, url=got.final_url)
+                    except SourceError as error:
+                        reason = error.reason
+                    else:
+                        result = await application.service.ingest([summary])
+                        done.outcomes.extend(result.outcomes)
+                        what = {"created": "stored", "updated": "replaced its earlier version"}
+                        outcome = result.outcomes[0]
+                        out.print(
+                            f"{escape(url)}: {what.get(outcome, outcome)} {summary.id}", highlight=False
+                        )
+            if reason is not None:
+                done.failed += 1
+                err.print(f"{escape(url)}: {escape(reason)}", style="red", highlight=False)
+    return done

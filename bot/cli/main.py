@@ -109,16 +109,24 @@ def schema() -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html).")
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATHS",
+            help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html), or web page URLs.",
+        ),
     ],
 ) -> None:
-    """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
+    """Store summaries from files, folders and web pages; bad ones are reported and skipped, good ones stored."""
     from bot.core.ingest import ingest_paths
 
     settings = settings_from(ctx)
+    # Path() would fold the // of a URL, so URLs are told apart before any becomes a Path.
+    urls = [t for t in targets if archive_commands.is_url(t)]
+    paths = [Path(t) for t in targets if not archive_commands.is_url(t)]
 
     async def work(application: App) -> int:
+        pages = await archive_commands.ingest_urls(application, urls, out, err)
         progress = Progress(
             TextColumn("ingesting"),
             BarColumn(),
@@ -152,13 +160,16 @@ def ingest(
                 )
         for e in report.errors:
             err.print(_esc(str(e)), style="red", highlight=False)
+        count = {o: report.count(o) + pages.outcomes.count(o) for o in ("created", "updated", "unchanged")}
+        where = f"{report.files} {'file' if report.files == 1 else 'files'}"
+        if urls:
+            where += f", {len(urls)} {'page' if len(urls) == 1 else 'pages'}"
         out.print(
-            f"{report.count('created')} stored, {report.count('updated')} replaced, "
-            f"{report.count('unchanged')} unchanged, {len(report.errors)} failed "
-            f"({report.files} {'file' if report.files == 1 else 'files'})",
+            f"{count['created']} stored, {count['updated']} replaced, "
+            f"{count['unchanged']} unchanged, {len(report.errors) + pages.failed} failed ({where})",
             highlight=False,
         )
-        return 1 if report.errors else 0
+        return 1 if report.errors or pages.failed else 0
 
     raise typer.Exit(_run(_with_app(settings, work)))
 

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,35 @@ class _Pending:
     doc: str
     content_hash: str
     published: datetime
+
+
+def headline_fingerprint(headline: str) -> str:
+    """Return the sha256 of a headline's words, case-folded: punctuation, spacing and case do not count."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", headline).casefold())
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+def _same_story(a: _Known, b: _Known) -> bool:
+    """Whether two stories with one headline fingerprint are one story told twice.
+
+    Different source URLs, or dates on different days, make two stories (a recurring "Daily briefing"
+    stays many stories); a story missing the URL or the date matches on what it has.
+    """
+    if a.url and b.url and a.url.rstrip("/").lower() != b.url.rstrip("/").lower():
+        return False
+    return not (a.day and b.day and a.day != b.day)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    id: str
+    url: str | None
+    day: str | None  # the summary's own published date (UTC), None when it had none
+
+
+def _known(summary: Summary) -> _Known:
+    day = summary.published.astimezone(UTC).date().isoformat() if summary.published else None
+    return _Known(summary.id, summary.source.url if summary.source else None, day)
 
 
 def story_second(published: datetime) -> int:
@@ -180,6 +210,9 @@ class SqlArchive:
         """
         if not items and then is None:
             return []
+        if then is None:
+            # A feed poll (`then` given) keys its stories by its own seen entries and never merges here.
+            items = await self._same_stories(items)
         prepared = [_prepare(item, ingested_at) for item in items]
         for _ in range(_PUT_ATTEMPTS - 1):
             try:
@@ -191,6 +224,34 @@ class SqlArchive:
                 if not isinstance(error.__cause__, IntegrityError):
                     raise
         return await self._put_once(prepared, ingested_at, quiet, then)
+
+    async def _same_stories(self, items: Sequence[TaggedSummary]) -> list[TaggedSummary]:
+        """Give a story that is already stored under another id (same headline fingerprint) that id."""
+        by_print: dict[str, list[_Known]] = {}
+        prints = _unique(headline_fingerprint(i.summary.headline) for i in items)
+        c = summaries.c
+        async with translated_errors(self._url), self._reader.connect() as conn:
+            for chunk in _chunks(prints):
+                rows = await conn.execute(select(c.fingerprint, c.doc).where(c.fingerprint.in_(chunk)))
+                for row in rows:
+                    by_print.setdefault(row.fingerprint, []).append(
+                        _known(Summary.model_validate_json(row.doc))
+                    )
+        out: list[TaggedSummary] = []
+        for item in items:
+            summary = item.summary
+            fp = headline_fingerprint(summary.headline)
+            known = by_print.setdefault(fp, [])
+            mine = _known(summary)
+            if not any(k.id == summary.id for k in known):
+                match = next((k for k in known if _same_story(k, mine)), None)
+                if match is not None:
+                    summary = summary.model_copy(update={"id": match.id})
+                    item = TaggedSummary(summary, item.section_topics, item.topics, item.unknown_tags)
+                    mine = _known(summary)
+            known.append(mine)
+            out.append(item)
+        return out
 
     async def _put_once(
         self,
@@ -536,6 +597,7 @@ class SqlArchive:
                     # Every topic with a story_topics row, so that _delete finds them all again.
                     "topics": " ".join(positions),
                     "unknown_tags": " ".join(_unique(p.item.unknown_tags)),
+                    "fingerprint": headline_fingerprint(summary.headline),
                 }
             )
         await conn.execute(summaries.insert(), summary_rows)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.feeds import FakeFeeds, sample_rss
+from tests.feeds.test_full_text import ARTICLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,3 +160,21 @@ async def test_an_opml_file_is_imported_and_a_bad_one_refused_with_its_name(
     missing = await newsbot("feeds", "import", str(tmp_path / "none.opml"))
     assert missing.returncode == 1
     assert "none.opml: cannot read it" in missing.stderr
+
+
+async def test_ingest_stores_a_web_page_and_points_a_feed_url_at_feeds_add(newsbot: Newsbot) -> None:
+    async with FakeFeeds() as server:
+        server.serve("/story", ARTICLE.encode(), content_type="text/html; charset=utf-8")
+        server.serve("/feed.xml", sample_rss("One"))
+        server.fail("/missing", 404)
+        done = await newsbot(
+            "ingest", server.url("/story"), server.url("/feed.xml"), server.url("/missing"), "examples/"
+        )
+    assert done.returncode == 1
+    assert f"{server.url('/story')}: stored" in done.stdout
+    assert f"{server.url('/feed.xml')}: this is a feed; follow it with `newsbot feeds add" in done.stderr
+    assert f"{server.url('/missing')}: " in done.stderr
+    assert "404" in done.stderr
+    assert "2 stored, 1 replaced, 0 unchanged, 2 failed (2 files, 3 pages)" in done.stdout
+    found = json.loads((await newsbot("topic", "paperwork", "--json")).stdout)
+    assert [m["headline"] for m in found["matches"]] == ["Drone rules agreed"], found
