@@ -87,6 +87,18 @@ async def test_a_feed_added_from_the_cli_is_listed_polled_exported_and_removed(n
         found = json.loads((await newsbot("topic", "drones", "--json")).stdout)
         assert any("Drone makers" in m["headline"] for m in found["matches"])
 
+        retagged = await newsbot("retag")
+        assert "0 of 2 stories re-tagged" in retagged.stdout  # the feed's topics are kept, not dropped
+        from_feed = json.loads((await newsbot("stories", "--source", "wire", "--json")).stdout)
+        assert sorted(s["headline"] for s in from_feed) == [
+            "Chip export rules",
+            "Drone makers meet regulators",
+        ]
+        assert all({"feed:wire", "drones"} <= set(s["topics"]) for s in from_feed)
+        assert all(s["source"] == "feed wire" for s in from_feed)
+        chat = await newsbot("cmd", "/feeds")
+        assert "wire — ok · 2 stories" in chat.stdout
+
         exported = await newsbot("feeds", "export")
         assert exported.stdout.startswith("<?xml")
         assert server.url("/wire.xml") in exported.stdout
