@@ -20,8 +20,7 @@ from rich.table import Table
 
 from bot.app import App
 from bot.cli.common import consoles, run_change, run_with_app
-from bot.core.ports import PutOutcome, StoredStory, TaggedSummary
-from bot.feeds.poller import FEED_TOPIC_PREFIX
+from bot.core.ports import FEED_TOPIC_PREFIX, PutOutcome, StoredStory, TaggedSummary
 from bot.sources.errors import SourceError
 
 RETAG_BATCH = (

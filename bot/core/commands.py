@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core.digest import digest_reply
 from bot.core.invocation import QUERY_MAX, CommandSpec, Invocation, OptionSpec, clean_args
-from bot.core.ports import ChannelKey, ChannelStore, FeedDirectory, FeedInfo
+from bot.core.ports import FEED_TOPIC_PREFIX, ChannelKey, ChannelStore, FeedDirectory, FeedInfo
 from bot.core.query import QueryError, complete_topics, validate_query
 from bot.core.reply import Item, Reply
 from bot.core.schedule_text import CronRules, ScheduleError, check_timezone, parse_schedule
@@ -35,7 +35,6 @@ _TOPIC = OptionSpec(
     required=True,
     autocomplete=True,
 )
-FEED_PREFIX = "feed:"  # a feed's stories carry the topic "feed:NAME" (bot.feeds.poller.feed_topic)
 FEED_ACTIONS = ("add", "remove")
 
 # Static data, in help order: Discord registers these, Slack's help and every handler read them, and
@@ -267,15 +266,15 @@ class CommandTable:
     async def _target(self, text: str, *, must_exist: bool = True) -> tuple[str, str, str | None]:
         """Return (topic id, label, note) for a topic or a `feed:NAME`; an unknown feed is refused."""
         cleaned = validate_query(text)
-        if not cleaned.lower().startswith(FEED_PREFIX):
+        if not cleaned.lower().startswith(FEED_TOPIC_PREFIX):
             topic_id, note = self._topic_id(cleaned)
             return topic_id, self.service.taxonomy.label(topic_id), note
-        name = cleaned[len(FEED_PREFIX) :].strip().lower()
+        name = cleaned[len(FEED_TOPIC_PREFIX) :].strip().lower()
         if not name:
             raise QueryError("Name the feed after “feed:”, e.g. feed:reuters; /feeds lists them.")
         if must_exist and (self.feeds is None or await self.feeds.get_feed(name) is None):
             raise QueryError(f"No feed is called “{name}”. /feeds lists the feeds newsbot follows.")
-        return FEED_PREFIX + name, f"the feed {name}", None
+        return FEED_TOPIC_PREFIX + name, f"the feed {name}", None
 
     async def _subscribe(self, inv: Invocation) -> Reply:
         key = self._key(inv)
@@ -284,7 +283,7 @@ class CommandTable:
         text = (
             (
                 f"This channel now gets an alert for each new story of {label}."
-                if topic_id.startswith(FEED_PREFIX)
+                if topic_id.startswith(FEED_TOPIC_PREFIX)
                 else f"This channel now gets an alert when a new story touches {label}."
             )
             if added
@@ -299,7 +298,7 @@ class CommandTable:
         removed = await self.channels.unsubscribe(key, topic_id)
         if removed:
             return Reply(title="Unsubscribed", text=f"No more {label} alerts in this channel.", notice=note)
-        if topic_id.startswith(FEED_PREFIX):
+        if topic_id.startswith(FEED_TOPIC_PREFIX):
             await self._target(inv.args)  # says so when no feed has that name
         return Reply(title="Not subscribed", text=f"This channel did not follow {label}.", tone="warning")
 
@@ -310,9 +309,9 @@ class CommandTable:
         followed = {f.name: f for f in await self.feeds.list_feeds()} if self.feeds is not None else {}
         lines = []
         for sub in subs:
-            if sub.topic_id.startswith(FEED_PREFIX):
-                feed = followed.get(sub.topic_id[len(FEED_PREFIX) :])
-                line = f"• Feed {sub.topic_id[len(FEED_PREFIX) :]} ({sub.topic_id})"
+            if sub.topic_id.startswith(FEED_TOPIC_PREFIX):
+                feed = followed.get(sub.topic_id[len(FEED_TOPIC_PREFIX) :])
+                line = f"• Feed {sub.topic_id[len(FEED_TOPIC_PREFIX) :]} ({sub.topic_id})"
                 if feed is None:
                     line += " — no longer followed by newsbot"
                 elif feed.paused_reason:

@@ -197,6 +197,9 @@ class Sender(Protocol):
 
 
 FeedStatus = Literal["new", "ok", "failing", "paused"]
+# Every story of feed NAME carries the topic "feed:NAME", so subscriptions, alerts, digests and /topic
+# treat a feed like a topic without the taxonomy knowing it.
+FEED_TOPIC_PREFIX = "feed:"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.ports import PutOutcome, TaggedSummary
+from bot.core.ports import FEED_TOPIC_PREFIX, PutOutcome, TaggedSummary
 from bot.core.summary import Summary
 from bot.core.tagging import Tagger
 from bot.sources.decide import FeedDecision, decide, entry_time
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 BROKEN_IDS_SHARE = 0.2  # more of a fetch's entries than this sharing ids means the ids are not ids
-FEED_TOPIC_PREFIX = "feed:"  # a story's pseudo-topic naming its feed, so `/subscribe feed:NAME` is a topic
 # Pages fetched at once for one `--full-text` feed: its entries usually link to one host, which the
 # fetcher already limits to 2 connections, and a first poll of 50 entries must not crowd out other feeds.
 FULL_TEXT_CONCURRENCY = 2

@@ -85,6 +85,8 @@ async def test_a_channel_subscribed_to_a_feed_gets_its_new_items_but_not_the_fir
         await poller.poll_named(["fake-feed"])
     alerts = await SqlOutbox(app.engine).find()
     assert [(a.kind, a.key.channel, a.topics) for a in alerts] == [("alert", "c1", ("feed:fake-feed",))]
+    shown = await app.commands.run(inv("/topic feed:fake-feed"))
+    assert sorted(i.title for i in shown.items) == ["One", "Three", "Two"]
 
 
 async def test_subscriptions_show_a_followed_feed_and_why_it_is_paused(chat: tuple[App, FakeFeeds]) -> None:
