@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandTable
-from bot.core.ports import Clock, Sender
+from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
 from bot.delivery.backoff import Backoff
@@ -115,14 +115,15 @@ async def open_app(
             digest_title=settings.digest.title,
             max_stories=settings.digest.max_stories,
         )
+        feeds = SqlFeedStore(engine)
         commands = CommandTable(
             service,
             channels,
             ApsCronRules(),
             default_timezone=settings.digest.timezone,
             slack_command=settings.slack.command,
+            feeds=feed_directory(feeds, settings, taxonomy, clock),
         )
-        feeds = SqlFeedStore(engine)
         yield App(settings, engine, taxonomy, archive, channels, service, commands, feeds)
     finally:
         await engine.dispose()
@@ -224,16 +225,30 @@ async def feed_poller(
 @asynccontextmanager
 async def feed_service(application: App) -> AsyncIterator[FeedService]:
     """Open a fetcher and return the feed service over it (closed on exit): `feeds add`, `/feed add`."""
+    async with _open_feed_service(
+        application.feeds, application.settings, application.taxonomy, application.service.clock
+    ) as service:
+        yield service
+
+
+@asynccontextmanager
+async def _open_feed_service(
+    store: SqlFeedStore, settings: Settings, taxonomy: Taxonomy, clock: Clock
+) -> AsyncIterator[FeedService]:
     from bot.feeds.service import FeedService
     from bot.sources.fetch import FeedFetcher
 
-    async with FeedFetcher(fetch_settings(application.settings.feeds)) as fetcher:
-        yield FeedService(
-            application.feeds,
-            fetcher,
-            clock=application.service.clock,
-            topic_ids=[t.id for t in application.taxonomy.topics],
-        )
+    async with FeedFetcher(fetch_settings(settings.feeds)) as fetcher:
+        yield FeedService(store, fetcher, clock=clock, topic_ids=[t.id for t in taxonomy.topics])
+
+
+def feed_directory(
+    store: SqlFeedStore, settings: Settings, taxonomy: Taxonomy, clock: Clock
+) -> FeedDirectory:
+    """Return the command table's feed directory; `/feed add` opens a fetcher only while it runs."""
+    from bot.feeds.directory import SqlFeedDirectory
+
+    return SqlFeedDirectory(store, lambda: _open_feed_service(store, settings, taxonomy, clock))
 
 
 # -- newsbot run: delivery ---------------------------------------------------------------------------------

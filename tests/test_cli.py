@@ -236,3 +236,42 @@ def test_schema_is_json_schema(newsbot) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(result.stdout)
     assert "headline" in schema["required"]
     assert schema["properties"]["published"]["anyOf"][0]["format"] == "date-time"
+
+
+def test_stories_lists_what_is_stored_and_delete_removes_one_for_good(newsbot) -> None:  # type: ignore[no-untyped-def]
+    assert newsbot("ingest", str(EXAMPLE)).returncode == 0
+    [story] = json.loads(newsbot("stories", "--json").stdout)
+    assert story["headline"].startswith("Taiwan and US Deepen")
+    assert story["published"].startswith("2026-")
+    assert json.loads(newsbot("stories", "--json", "--source", "no-such-outlet").stdout) == []
+    assert story["id"] in newsbot("stories").stdout
+
+    deleted = newsbot("delete", story["id"])
+    assert deleted.returncode == 0
+    assert f"deleted {story['id']}" in deleted.stdout
+    assert json.loads(newsbot("stories", "--json").stdout) == []
+    assert json.loads(newsbot("topic", "drones", "--json").stdout)["matches"] == []
+    assert json.loads(newsbot("topic", "certification", "--json").stdout)["matches"] == []  # search index too
+    again = newsbot("delete", story["id"])
+    assert again.returncode == 1
+    assert f"{story['id']}: no story has this id" in again.stderr
+
+
+def test_retag_applies_a_changed_taxonomy_to_stored_stories(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    unchanged = newsbot("retag")
+    assert unchanged.returncode == 0
+    assert "0 of 1 story re-tagged (1 unchanged)" in unchanged.stdout
+    taxonomy = tmp_path / "topics.yaml"
+    taxonomy.write_text(
+        (ROOT / "config" / "topics.yaml").read_text()
+        + "  - id: certification\n    label: Certification\n    synonyms: [certification]\n"
+    )
+    env = {"NEWSBOT_TAXONOMY_PATH": str(taxonomy)}
+    changed = newsbot("retag", extra_env=env)
+    assert "1 of 1 story re-tagged" in changed.stdout
+    counts = {t["id"]: t["stories"] for t in json.loads(newsbot("topics", "--json", extra_env=env).stdout)}
+    assert counts["certification"] == 1
+    answer = json.loads(newsbot("topic", "certification", "--json", extra_env=env).stdout)
+    assert answer["topic"] == "certification"
+    assert answer["matches"]

@@ -91,7 +91,7 @@ def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:
     shipped = Path(__file__).resolve().parents[1] / "config" / "newsbot.toml"
     settings = load_settings(shipped)
     defaults = Settings()
-    for section in ("digest", "discord", "slack", "api", "delivery"):
+    for section in ("digest", "discord", "slack", "api", "delivery", "feeds"):
         assert getattr(settings, section) == getattr(defaults, section), section
 
 

@@ -18,9 +18,11 @@ from rich.table import Table
 
 from bot.adapters.discord.errors import DiscordError
 from bot.app import App, install_file_readers, open_app
+from bot.cli import archive as archive_commands
 from bot.cli.common import CliState, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
+from bot.cli.feeds import feeds_app
 from bot.cli.slack import slack_app
 from bot.core.digest import Digest
 from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
@@ -50,6 +52,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(discord_app, name="discord")
 app.add_typer(slack_app, name="slack")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(feeds_app, name="feeds")
+app.command()(archive_commands.stories)
+app.command()(archive_commands.delete)
+app.command()(archive_commands.retag)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -108,16 +114,24 @@ def schema() -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html).")
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATHS",
+            help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html), or web page URLs.",
+        ),
     ],
 ) -> None:
-    """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
+    """Store summaries from files, folders and web pages; bad ones are reported and skipped, good ones stored."""
     from bot.core.ingest import ingest_paths
 
     settings = settings_from(ctx)
+    # Path() would fold the // of a URL, so URLs are told apart before any becomes a Path.
+    urls = [t for t in targets if archive_commands.is_url(t)]
+    paths = [Path(t) for t in targets if not archive_commands.is_url(t)]
 
     async def work(application: App) -> int:
+        pages = await archive_commands.ingest_urls(application, urls, out, err)
         progress = Progress(
             TextColumn("ingesting"),
             BarColumn(),
@@ -151,13 +165,16 @@ def ingest(
                 )
         for e in report.errors:
             err.print(_esc(str(e)), style="red", highlight=False)
+        count = {o: report.count(o) + pages.outcomes.count(o) for o in ("created", "updated", "unchanged")}
+        where = f"{report.files} {'file' if report.files == 1 else 'files'}"
+        if urls:
+            where += f", {len(urls)} {'page' if len(urls) == 1 else 'pages'}"
         out.print(
-            f"{report.count('created')} stored, {report.count('updated')} replaced, "
-            f"{report.count('unchanged')} unchanged, {len(report.errors)} failed "
-            f"({report.files} {'file' if report.files == 1 else 'files'})",
+            f"{count['created']} stored, {count['updated']} replaced, "
+            f"{count['unchanged']} unchanged, {len(report.errors) + pages.failed} failed ({where})",
             highlight=False,
         )
-        return 1 if report.errors else 0
+        return 1 if report.errors or pages.failed else 0
 
     raise typer.Exit(_run(_with_app(settings, work)))
 

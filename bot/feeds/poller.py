@@ -19,10 +19,11 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.ports import PutOutcome, TaggedSummary
+from bot.core.ports import FEED_TOPIC_PREFIX, PutOutcome, TaggedSummary
 from bot.core.summary import Summary
 from bot.core.tagging import Tagger
 from bot.sources.decide import FeedDecision, decide, entry_time
+from bot.sources.errors import SourceError
 from bot.sources.feed import FeedEntry, FeedError, ParsedFeed, parse_feed
 from bot.sources.feed_summary import SkippedEntry, entry_to_summary
 from bot.sources.fetch import (
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 BROKEN_IDS_SHARE = 0.2  # more of a fetch's entries than this sharing ids means the ids are not ids
 _Releases = list[tuple[int, dict[str, Any]]]  # (feed id, its new state) of fetches that stored nothing
-FEED_TOPIC_PREFIX = "feed:"  # a story's pseudo-topic naming its feed, so `/subscribe feed:NAME` is a topic
+# Pages fetched at once for one `--full-text` feed: its entries usually link to one host, which the
+# fetcher already limits to 2 connections, and a first poll of 50 entries must not crowd out other feeds.
+FULL_TEXT_CONCURRENCY = 2
 
 
 def feed_topic(name: str) -> str:
@@ -353,7 +356,15 @@ class FeedPoller:
         links = {e.link for v in decision.verdicts if v.action != "seen" and (e := v.entry).link}
         stored = await self.stories.ids_by_url({*links, *(normalize_url(u) for u in links)})
         by_url = {normalize_url(url): sid for url, sid in stored.items()}
-        plan = self._plan(feed, parsed, decision, seen, by_url)
+        pages: dict[str, Summary] = {}
+        if feed.full_text:
+            wanted = [
+                v.entry
+                for v in decision.verdicts
+                if v.action != "seen" or seen.keys.get(v.entry.key) != content_hash(v.entry)
+            ]
+            pages = await self._full_texts(feed, wanted)
+        plan = self._plan(feed, parsed, decision, seen, by_url, pages)
         announced = [entry_time(e) for e in decision.announced]
         newest = max(
             [t for t in announced if t is not None] + ([feed.last_announced] if feed.last_announced else []),
@@ -399,6 +410,36 @@ class FeedPoller:
             self.on_stored()
         return report
 
+    async def _full_texts(self, feed: Feed, entries: Sequence[FeedEntry]) -> dict[str, Summary]:
+        """Return the article of each entry's page, by entry key; a page that fails is left out (logged)."""
+        gate = asyncio.Semaphore(FULL_TEXT_CONCURRENCY)
+
+        async def one(entry: FeedEntry, link: str) -> tuple[str, Summary | None]:
+            async with gate:
+                return entry.key, await self._page(feed, link)
+
+        found = await asyncio.gather(*(one(e, e.link) for e in entries if e.link))
+        return {key: summary for key, summary in found if summary is not None}
+
+    async def _page(self, feed: Feed, link: str) -> Summary | None:
+        from bot.sources.page import page_to_summary  # trafilatura loads only for full-text feeds
+
+        got = await self.fetcher.fetch(link)
+        reason: str
+        if isinstance(got, FetchFailed):
+            reason = got.reason
+        elif isinstance(got, NotModified):
+            reason = "the server answered 304 to a plain request"
+        else:
+            try:
+                return await page_to_summary(got.body, url=got.final_url)
+            except SourceError as error:
+                reason = error.reason
+        log.warning(
+            "feed %s: full text of %s not used (%s); the entry's own text is stored", feed.name, link, reason
+        )
+        return None
+
     def _plan(
         self,
         feed: Feed,
@@ -406,6 +447,7 @@ class FeedPoller:
         decision: FeedDecision[FeedEntry],
         seen: SeenEntries,
         by_url: dict[str, str],
+        pages: dict[str, Summary] | None = None,
     ) -> _Plan:
         plan = _Plan()
         extra = (*feed.topics, feed_topic(feed.name))
@@ -420,6 +462,16 @@ class FeedPoller:
                 if isinstance(made, SkippedEntry):
                     log.info("feed %s: entry %d skipped: %s", feed.name, made.position, made.reason)
                 else:
+                    page = (pages or {}).get(entry.key)
+                    if page is not None:
+                        # The entry's headline, date, link and id stay; its teaser gives way to the article.
+                        made = made.model_copy(
+                            update={
+                                "lede": page.lede or made.lede,
+                                "topics": page.topics,
+                                "sections": page.sections,
+                            }
+                        )
                     # An edited or re-keyed entry keeps the story it was first stored as, even when its
                     # new title would derive another id.
                     known = seen.stories.get(verdict.rewrite_of or entry.key)

@@ -84,7 +84,11 @@ summaries = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("topics", Text(), nullable=False, server_default=""),  # space-separated topic ids
     Column("unknown_tags", Text(), nullable=False, server_default=""),  # space-separated
+    # sha256 of the normalised headline (bot.store.archive.headline_fingerprint): how a story ingested
+    # again under another id (the .txt and the .yaml of one article) is recognised as the same story.
+    Column("fingerprint", String(64), nullable=True),
     Index("ix_summaries_published", "published"),
+    Index("ix_summaries_fingerprint", "fingerprint"),
     Index("ix_summaries_ingested_at", "ingested_at"),
 )
 
