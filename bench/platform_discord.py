@@ -80,18 +80,19 @@ async def idle_rss_mb(settle: float = 5.0) -> float:
                     stderr = (await proc.stderr.read()).decode() if proc.stderr and exited.done() else ""
                     raise RuntimeError(f"`newsbot run` did not connect to the fake Discord: {stderr[-2000:]}")
                 await asyncio.sleep(settle)  # past discord.py's guild-ready wait, then idle
-                return _rss_mb(proc.pid)
+                return memory_mb(proc.pid)
             finally:
                 await stop_process(proc)
                 exited.cancel()
 
 
-def _rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """Return a process's memory figure in MB: VmRSS (resident now) or VmHWM (the peak so far)."""
     status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError("VmRSS not found in /proc (Linux only)")
+    raise RuntimeError(f"{field} not found in /proc (Linux only)")
 
 
 async def _main() -> None:

@@ -114,7 +114,9 @@ def fresh_database() -> Path:
     return db
 
 
-async def bench(db: Path, paths: list[Path], count: int, queries: int, platforms: bool) -> dict[str, Any]:
+async def bench(
+    db: Path, paths: list[Path], count: int, queries: int, platforms: bool, feeds: bool
+) -> dict[str, Any]:
     settings = load_settings().model_copy(update={"database_url": f"sqlite:///{db}"})
     async with open_app(settings) as app:
         started = time.perf_counter()
@@ -165,6 +167,11 @@ async def bench(db: Path, paths: list[Path], count: int, queries: int, platforms
 
         results["discord_idle_rss_mb"] = round(await platform_discord.idle_rss_mb(), 1)
         results.update(await fanout.measure_in_child())
+    if feeds:
+        from bench import feeds as feed_bench
+
+        # Polling 2,000 feeds, the peak memory of `newsbot run` polling 10,000, and parsing the corpus.
+        results.update(await feed_bench.measure_in_child())
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
 
@@ -179,10 +186,16 @@ def main() -> None:
         action="store_false",
         help="Skip the Discord/Slack round trips, idle memory and fan-out (about two minutes).",
     )
+    parser.add_argument(
+        "--no-feeds",
+        dest="feeds",
+        action="store_false",
+        help="Skip feed polling, its memory and feed parsing (about three minutes).",
+    )
     args = parser.parse_args()
     db = fresh_database()
     paths = generate(args.summaries, files=max(1, args.summaries // 5000))
-    results = asyncio.run(bench(db, paths, args.summaries, args.queries, args.platforms))
+    results = asyncio.run(bench(db, paths, args.summaries, args.queries, args.platforms, args.feeds))
     existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     existing.update(results)
     RESULTS.write_text(json.dumps(existing, indent=2) + "\n")

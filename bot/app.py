@@ -9,6 +9,7 @@ picks a platform; tests and bench/ call the same factories with fakes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -17,19 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandTable
-from bot.core.ports import Clock, Sender
+from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
-from bot.delivery.ratelimit import Limiter
+from bot.delivery.ratelimit import Limiter, SharedLimiter
 from bot.delivery.ticker import Ticker
 from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import FaultHook, Worker
@@ -113,14 +115,15 @@ async def open_app(
             digest_title=settings.digest.title,
             max_stories=settings.digest.max_stories,
         )
+        feeds = SqlFeedStore(engine)
         commands = CommandTable(
             service,
             channels,
             ApsCronRules(),
             default_timezone=settings.digest.timezone,
             slack_command=settings.slack.command,
+            feeds=feed_directory(feeds, settings, taxonomy, clock),
         )
-        feeds = SqlFeedStore(engine)
         yield App(settings, engine, taxonomy, archive, channels, service, commands, feeds)
     finally:
         await engine.dispose()
@@ -222,16 +225,30 @@ async def feed_poller(
 @asynccontextmanager
 async def feed_service(application: App) -> AsyncIterator[FeedService]:
     """Open a fetcher and return the feed service over it (closed on exit): `feeds add`, `/feed add`."""
+    async with _open_feed_service(
+        application.feeds, application.settings, application.taxonomy, application.service.clock
+    ) as service:
+        yield service
+
+
+@asynccontextmanager
+async def _open_feed_service(
+    store: SqlFeedStore, settings: Settings, taxonomy: Taxonomy, clock: Clock
+) -> AsyncIterator[FeedService]:
     from bot.feeds.service import FeedService
     from bot.sources.fetch import FeedFetcher
 
-    async with FeedFetcher(fetch_settings(application.settings.feeds)) as fetcher:
-        yield FeedService(
-            application.feeds,
-            fetcher,
-            clock=application.service.clock,
-            topic_ids=[t.id for t in application.taxonomy.topics],
-        )
+    async with FeedFetcher(fetch_settings(settings.feeds)) as fetcher:
+        yield FeedService(store, fetcher, clock=clock, topic_ids=[t.id for t in taxonomy.topics])
+
+
+def feed_directory(
+    store: SqlFeedStore, settings: Settings, taxonomy: Taxonomy, clock: Clock
+) -> FeedDirectory:
+    """Return the command table's feed directory; `/feed add` opens a fetcher only while it runs."""
+    from bot.feeds.directory import SqlFeedDirectory
+
+    return SqlFeedDirectory(store, lambda: _open_feed_service(store, settings, taxonomy, clock))
 
 
 # -- newsbot run: delivery ---------------------------------------------------------------------------------
@@ -257,16 +274,28 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
     return senders
 
 
-def build_limiters(config: DeliverySettings) -> dict[str, Limiter]:
-    """Build the proactive limiter of each platform from the delivery settings."""
-    return {
+def build_limiters(
+    config: DeliverySettings, *, engine: AsyncEngine | None = None, discord_token: str | None = None
+) -> dict[str, Limiter]:
+    """Build the proactive limiter of each platform; on PostgreSQL Discord's is shared by every replica."""
+    discord_options: dict[str, Any] = {
         # A whole second's allowance may leave at once (Discord counts requests per second, not their
         # spacing); the margin keeps the next second's requests from arriving inside the first one's.
-        "discord": Limiter(
-            config.discord_rate,
-            burst=max(1, int(config.discord_rate)),
-            margin=config.window_margin,
-        ),
+        "burst": max(1, int(config.discord_rate)),
+        "margin": config.window_margin,
+    }
+    discord: Limiter
+    if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
+        from bot.store.budgets import SqlRateBudget
+
+        # One budget per bot token: replicas of one bot share it, two bots on one database do not.
+        name = "discord:" + hashlib.sha256((discord_token or "").encode()).hexdigest()[:16]
+        budget = SqlRateBudget(engine, name, rate=config.discord_rate, burst=max(1, int(config.discord_rate)))
+        discord = SharedLimiter(budget, config.discord_rate, **discord_options)
+    else:
+        discord = Limiter(config.discord_rate, **discord_options)
+    return {
+        "discord": discord,
         "slack": Limiter(
             config.slack_rate, per_key_rate=config.slack_channel_rate, margin=config.window_margin
         ),
@@ -336,7 +365,9 @@ def build_delivery(
         poll_seconds=config.poll_seconds,
         backoff=backoff
         or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
-        limiters=limiters if limiters is not None else build_limiters(config),
+        limiters=limiters
+        if limiters is not None
+        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token)),
         metrics=metrics,
         faults=faults,
     )
@@ -382,3 +413,7 @@ def app_preview_deps(application: App) -> PreviewDeps:
         token=application.settings.api.token,
         clock=clock,
     )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

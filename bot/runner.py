@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
+from contextlib import ExitStack
 
 from bot.app import build_runners, open_app
 from bot.delivery.lock import hold_database
@@ -17,6 +20,50 @@ class NoPlatformConfigured(RuntimeError):
     """`newsbot run` was started without credentials for any platform."""
 
 
+class CannotListen(RuntimeError):
+    """A port `newsbot run` would listen on is taken or its address is not on this machine."""
+
+
+def listeners(settings: Settings) -> list[tuple[str, str, int]]:
+    """Return what `newsbot run` listens on: (what, host, port) for each HTTP server it would start."""
+    found = []
+    if settings.slack.configured and not settings.slack.socket_mode:
+        found.append(
+            ("the Slack HTTP listener (NEWSBOT_SLACK__HOST/PORT)", settings.slack.host, settings.slack.port)
+        )
+    if settings.delivery.enabled and settings.delivery.serve_http:
+        found.append(("the ingest API (NEWSBOT_API__HOST/PORT)", settings.api.host, settings.api.port))
+    return found
+
+
+def check_listeners(settings: Settings) -> None:
+    """Bind and release every address `run` will listen on, so a taken port is one line before anything starts.
+
+    The servers themselves bind later, deep in aiohttp, where the failure would surface as a traceback
+    after the platforms had already connected.
+    """
+    with ExitStack() as held:  # all held at once: the Slack listener and the API on one port clash too
+        for what, host, port in listeners(settings):
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+                family, kind, proto, _, address = infos[0]
+                probe = held.enter_context(socket.socket(family, kind, proto))
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+                probe.bind(address)
+                probe.listen(1)  # with SO_REUSEADDR only a listening socket makes the next bind fail
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    reason = (
+                        "the port is in use (another newsbot, another program, or another newsbot listener)"
+                    )
+                else:
+                    reason = error.strerror or str(error)
+                raise CannotListen(
+                    f"newsbot run: cannot listen on {host}:{port} for {what}: {reason}; "
+                    "stop what holds it or choose another port"
+                ) from None
+
+
 async def run_bot(settings: Settings) -> None:
     """Run until a signal asks to stop; a runner that fails stops the others too."""
     if not settings.platforms():
@@ -25,6 +72,7 @@ async def run_bot(settings: Settings) -> None:
             "NEWSBOT_SLACK__BOT_TOKEN with NEWSBOT_SLACK__SIGNING_SECRET (or NEWSBOT_SLACK__APP_TOKEN) "
             "for Slack; `newsbot config check` shows what is set."
         )
+    check_listeners(settings)
     lock = hold_database(settings.database_url)  # a second bot on one SQLite file is refused here
     try:
         await _run_until_stopped(settings)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import tempfile
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,8 +44,74 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+# Everything `newsbot run` would trip over is refused here, at load time, so `newsbot config check`
+# fails on exactly what `run` would fail on; each message says what to write instead.
+
+# One DNS label (RFC 1123): letters, digits and inner hyphens, at most 63 characters.
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_HOSTNAME_MAX = 253  # RFC 1035, without the trailing dot
+
+
+def _check_host(value: str) -> str:
+    text = value.strip()
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        labels = text.split(".")
+        dotted_numbers = all(label.isdigit() for label in labels)
+        if dotted_numbers or len(text) > _HOSTNAME_MAX or not all(_LABEL.match(lb) for lb in labels):
+            raise ValueError(
+                f"{value!r} is not an IP address or host name; write an address such as 127.0.0.1 "
+                "(this machine only), 0.0.0.0 (every interface) or ::1, or a host name such as localhost"
+            ) from None
+    return text
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone; write an IANA name such as UTC, Europe/Berlin or America/New_York"
+        ) from None
+    return value
+
+
+def _check_folder(value: Path | None) -> Path | None:
+    # The watch folder is created and written (done/, failed/, claimed files) at every tick: prove now
+    # that this is possible, by writing a scratch file, since root passes permission checks that the
+    # kernel then refuses (/proc/1).
+    if value is None:
+        return None
+    existing = value
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(
+            f"{value} is not a folder ({existing} is a file); name a folder newsbot may write to"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(
+            f"newsbot cannot create a file in {existing} ({reason}); name a folder it may create and write to"
+        ) from None
+    return value
+
+
+Host = Annotated[str, AfterValidator(_check_host)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: a float setting becomes a timedelta or a sleep, and neither takes them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DiscordSettings(_Section):
@@ -59,7 +138,7 @@ class SlackSettings(_Section):
     app_token: SecretStr | None = None  # xapp-…: Socket Mode instead of a public URL
     port: int = Field(default=3000, ge=1, le=65535)
     # Loopback unless configured: put a TLS proxy in front and forward only /slack/events (README).
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     command: str = "/news"
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_base: str = "https://slack.com/api/"
@@ -83,14 +162,14 @@ class DigestSettings(_Section):
     post_when_empty: bool = False
     max_stories: int = Field(default=10, ge=1, le=50)
     title: str = "News digest"
-    timezone: str = "UTC"  # for /schedule requests that name no time zone
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"  # for /schedule without a zone
 
 
 class ApiSettings(_Section):
     """The HTTP API for pushing summaries into a running bot."""
 
     token: SecretStr | None = None
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1_000)
 
@@ -102,24 +181,28 @@ class DeliverySettings(_Section):
     grace_hours: float = Field(default=6.0, ge=0, le=24 * 14)  # how old a missed slot may be and still post
     tick_seconds: float = Field(default=5.0, gt=0, le=300)  # how often due schedules are looked for
     poll_seconds: float = Field(default=1.0, gt=0, le=60)  # how often the outbox is looked at when idle
-    watch_folder: Path | None = None  # summaries dropped here are ingested, then moved aside
+    # summaries dropped here are ingested, then moved aside
+    watch_folder: Annotated[Path | None, AfterValidator(_check_folder)] = None
     alert_on_revision: bool = False  # a changed story alerts its followers again
     serve_http: bool = True  # the ingest API, /healthz and /metrics (see [api])
     lease_seconds: float = Field(
-        default=120.0, gt=0
+        default=120.0, ge=5, le=24 * 3600
     )  # a process that dies mid-send gives its rows up after this
     concurrency: int = Field(default=64, ge=1, le=1000)  # deliveries in flight per process
     max_attempts: int = Field(default=8, ge=1, le=100)  # 5xx/timeouts before a delivery is dead
-    backoff_base_seconds: float = Field(default=2.0, gt=0)
-    backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    backoff_base_seconds: float = Field(default=2.0, gt=0, le=3600)
+    backoff_cap_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
     discord_rate: float = Field(
         default=50.0, gt=0, le=50
     )  # requests/s per process; Discord allows 50 per bot
     window_margin: float = Field(
         default=0.03, ge=0, le=1
     )  # seconds each one-second window is held longer (both platforms), for jitter
-    slack_rate: float = Field(default=20.0, gt=0)  # chat.postMessage/s per process (workspace cap)
-    slack_channel_rate: float = Field(default=1.0, gt=0)  # chat.postMessage/s per channel
+    slack_rate: float = Field(default=20.0, gt=0, le=1000)  # chat.postMessage/s per process (workspace cap)
+    slack_channel_rate: float = Field(default=1.0, gt=0, le=100)  # chat.postMessage/s per channel
+    # On PostgreSQL every replica draws Discord requests from one budget in the database (discord_rate
+    # for the bot as a whole); off, each process keeps to discord_rate on its own.
+    shared_discord_budget: bool = True
 
 
 class FeedSettings(_Section):
@@ -136,10 +219,10 @@ class FeedSettings(_Section):
     timeout_seconds: float = Field(default=20.0, gt=0, le=300)  # a whole fetch, redirects included
     read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # silence between reads
     max_body_mb: float = Field(default=10.0, gt=0, le=200)  # decompressed
-    pause_after_hours: float = Field(default=7 * 24.0, gt=0)  # failing this long pauses a feed
-    stale_after_days: float = Field(default=7.0, gt=0)  # a new entry dated older than this is not alerted
+    pause_after_hours: float = Field(default=7 * 24.0, gt=0, le=24 * 365)  # failing this long pauses a feed
+    stale_after_days: float = Field(default=7.0, gt=0, le=3650)  # an entry dated older is not alerted
     lease_seconds: float = Field(default=300.0, ge=30, le=3600)  # a process that dies mid-poll frees it
-    forget_after_days: float = Field(default=90.0, ge=1)  # seen keys gone from the feed this long are dropped
+    forget_after_days: float = Field(default=90.0, ge=1, le=3650)  # seen keys gone this long are dropped
 
 
 class Settings(BaseSettings):
@@ -150,11 +233,12 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="forbid",
+        allow_inf_nan=False,
     )
 
     database_url: str = "sqlite:///var/newsbot.db"
     taxonomy_path: Path = DEFAULT_CONFIG.parent / "topics.yaml"
-    log_level: str = "INFO"
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
     config: Path | None = None  # set through NEWSBOT_CONFIG: which TOML file was read
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
@@ -219,15 +303,38 @@ def load_settings(config_file: Path | None = None) -> Settings:
     try:
         return _FromFile()
     except ValidationError as exc:
-        where = str(toml_file) if toml_file else "environment"
-        raise SettingsError(f"{where}: {format_settings_errors(exc)}") from None
+        raise SettingsError(format_settings_errors(exc, toml_file)) from None
 
 
-def format_settings_errors(exc: ValidationError) -> str:
-    """Return one line per problem, naming the setting as both TOML key and environment variable."""
+def format_settings_errors(exc: ValidationError, toml_file: Path | None = None) -> str:
+    """Return one line per problem, naming where the bad value came from and the setting's real names.
+
+    A list item's position is part of the TOML key (`discord.guild_ids[0]`) but not of the variable,
+    which is always the whole list (`NEWSBOT_DISCORD__GUILD_IDS`).
+    """
+    dotenv = _dotenv_names()
     lines = []
     for err in exc.errors():
-        dotted = ".".join(str(p) for p in err["loc"])
-        env = "NEWSBOT_" + "__".join(str(p) for p in err["loc"]).upper()
-        lines.append(f"{dotted} ({env}): {err['msg']}")
+        names = [str(p) for p in err["loc"] if isinstance(p, str)]
+        dotted = ".".join(names) + "".join(f"[{p}]" for p in err["loc"] if isinstance(p, int))
+        env = "NEWSBOT_" + "__".join(names).upper()
+        if any(name.upper() == env for name in os.environ):
+            where = "environment"
+        elif env in dotenv:
+            where = ".env"
+        else:
+            where = str(toml_file) if toml_file else "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {dotted} ({env}): {message}")
     return "; ".join(lines)
+
+
+def _dotenv_names() -> set[str]:
+    # pydantic-settings reads .env with python-dotenv; the same parser says which names it holds.
+    from dotenv import dotenv_values
+
+    env_file = Settings.model_config.get("env_file")
+    path = Path(str(env_file)) if env_file else None
+    if path is None or not path.is_file():
+        return set()
+    return {name.upper() for name in dotenv_values(path)}

@@ -161,6 +161,58 @@ def test_config_check_masks_secrets(newsbot) -> None:  # type: ignore[no-untyped
     assert "platforms configured: discord" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot@127.0.0.1:9/news?password=hunter2",
+        "postgresql://bot:hun/ter2@127.0.0.1:9/news",
+        "postgresql://bot@127.0.0.1:9/news?password=hun/ter2",
+    ],
+)
+def test_no_form_of_database_password_is_printed_by_config_check_or_a_failing_command(  # type: ignore[no-untyped-def]
+    newsbot, url: str
+) -> None:
+    check = newsbot("config", "check", "--json", extra_env={"NEWSBOT_DATABASE_URL": url})
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["settings"]["database_url"].startswith("postgresql://bot")
+    failed = newsbot("topics", extra_env={"NEWSBOT_DATABASE_URL": url})  # nothing listens on port 9
+    _no_traceback(failed)
+    assert failed.returncode == 2
+    assert "127.0.0.1" in failed.stderr
+    for result in (check, failed):
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "ter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://root:hunter2@db/news", "scheme 'mysql' is not supported"),
+        ("postgresql://bot@db/news?sslmode=require", "?ssl=require"),
+        ("postgresql://bot:hunt@er2@db/news", "%40"),
+    ],
+)
+def test_config_check_refuses_a_database_url_that_run_could_not_open(newsbot, url: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    result = newsbot("config", "check", extra_env={"NEWSBOT_DATABASE_URL": url})
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert said in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "er2" not in result.stderr
+
+
+def test_config_check_json_is_one_valid_json_document(newsbot) -> None:  # type: ignore[no-untyped-def]
+    long_title = "A digest title long enough that a terminal-width wrap would split it " * 3
+    result = newsbot(
+        "config", "check", "--json", extra_env={"NEWSBOT_DIGEST__TITLE": long_title, "COLUMNS": "40"}
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["settings"]["digest"]["title"] == long_title
+    assert document["platforms"] == []
+    assert document["taxonomy"]["topics"] > 0
+
+
 def test_bad_settings_and_taxonomy_are_one_line_errors(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = newsbot("config", "check", extra_env={"NEWSBOT_SLACK__PORT": "not-a-port"})
     _no_traceback(port)
@@ -184,3 +236,42 @@ def test_schema_is_json_schema(newsbot) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(result.stdout)
     assert "headline" in schema["required"]
     assert schema["properties"]["published"]["anyOf"][0]["format"] == "date-time"
+
+
+def test_stories_lists_what_is_stored_and_delete_removes_one_for_good(newsbot) -> None:  # type: ignore[no-untyped-def]
+    assert newsbot("ingest", str(EXAMPLE)).returncode == 0
+    [story] = json.loads(newsbot("stories", "--json").stdout)
+    assert story["headline"].startswith("Taiwan and US Deepen")
+    assert story["published"].startswith("2026-")
+    assert json.loads(newsbot("stories", "--json", "--source", "no-such-outlet").stdout) == []
+    assert story["id"] in newsbot("stories").stdout
+
+    deleted = newsbot("delete", story["id"])
+    assert deleted.returncode == 0
+    assert f"deleted {story['id']}" in deleted.stdout
+    assert json.loads(newsbot("stories", "--json").stdout) == []
+    assert json.loads(newsbot("topic", "drones", "--json").stdout)["matches"] == []
+    assert json.loads(newsbot("topic", "certification", "--json").stdout)["matches"] == []  # search index too
+    again = newsbot("delete", story["id"])
+    assert again.returncode == 1
+    assert f"{story['id']}: no story has this id" in again.stderr
+
+
+def test_retag_applies_a_changed_taxonomy_to_stored_stories(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    unchanged = newsbot("retag")
+    assert unchanged.returncode == 0
+    assert "0 of 1 story re-tagged (1 unchanged)" in unchanged.stdout
+    taxonomy = tmp_path / "topics.yaml"
+    taxonomy.write_text(
+        (ROOT / "config" / "topics.yaml").read_text()
+        + "  - id: certification\n    label: Certification\n    synonyms: [certification]\n"
+    )
+    env = {"NEWSBOT_TAXONOMY_PATH": str(taxonomy)}
+    changed = newsbot("retag", extra_env=env)
+    assert "1 of 1 story re-tagged" in changed.stdout
+    counts = {t["id"]: t["stories"] for t in json.loads(newsbot("topics", "--json", extra_env=env).stdout)}
+    assert counts["certification"] == 1
+    answer = json.loads(newsbot("topic", "certification", "--json", extra_env=env).stdout)
+    assert answer["topic"] == "certification"
+    assert answer["matches"]

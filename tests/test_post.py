@@ -61,3 +61,12 @@ async def test_bad_post_arguments_are_one_line_errors(tmp_path: Path) -> None:
     code, _, err = await newsbot(tmp_path, "post", "--discord-webhook", "https://example.com/not-a-webhook")
     assert (code, "Traceback" in err) == (2, False)
     assert "--discord-webhook" in err
+
+
+async def test_an_empty_webhook_is_blamed_on_the_option_that_was_given(tmp_path: Path) -> None:
+    for option in ("--discord-webhook", "--slack-webhook"):
+        code, _, err = await newsbot(tmp_path, "post", option, "")
+        assert (code, "Traceback" in err) == (2, False)
+        assert f"{option}: " in err
+        other = "--slack-webhook" if option == "--discord-webhook" else "--discord-webhook"
+        assert other not in err

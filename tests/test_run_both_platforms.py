@@ -63,4 +63,30 @@ async def test_discord_and_slack_answer_from_one_process_and_stop_together(tmp_p
             await stop_process(proc)
         _, stderr = await proc.communicate()
     assert proc.returncode == 0, stderr.decode()
-    assert "Traceback" not in stderr.decode()
+    said = stderr.decode()
+    assert "Traceback" not in said
+    # NEWSBOT_LOG_LEVEL is unset: `run` defaults to INFO and says what it serves, one line each.
+    assert said.count("discord: connected as") == 1, said
+    assert "apscheduler" not in said
+    assert said.count(f"slack: listening on 127.0.0.1:{port}") == 1, said
+    assert said.count("feeds: polling 0 feed(s)") == 1, said
+
+
+async def test_a_port_in_use_stops_run_with_one_line_before_anything_connects(tmp_path: Path) -> None:
+    async with FakeDiscord() as discord:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = int(taken.getsockname()[1])
+            env = discord_run_env(discord, f"sqlite:///{tmp_path / 'p.db'}") | {
+                "NEWSBOT_API__PORT": str(port),
+            }
+            proc = await start_module("bot", "run", env=env)
+            _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        assert not discord.identified.is_set()
+    said = stderr.decode()
+    assert proc.returncode == 2, said
+    assert "Traceback" not in said
+    assert f"cannot listen on 127.0.0.1:{port} for the ingest API (NEWSBOT_API__HOST/PORT)" in said
+    assert "in use" in said
+    assert len(said.strip().splitlines()) == 1, said

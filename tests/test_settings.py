@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
+from bot.runner import CannotListen, check_listeners
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -89,5 +91,81 @@ def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:
     shipped = Path(__file__).resolve().parents[1] / "config" / "newsbot.toml"
     settings = load_settings(shipped)
     defaults = Settings()
-    for section in ("digest", "discord", "slack", "api", "delivery"):
+    for section in ("digest", "discord", "slack", "api", "delivery", "feeds"):
         assert getattr(settings, section) == getattr(defaults, section), section
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "advice"),
+    [
+        ("NEWSBOT_DIGEST__TIMEZONE", "Mars/Olympus_Mons", "Europe/Berlin"),
+        ("NEWSBOT_DELIVERY__LEASE_SECONDS", "1e308", "less than or equal to 86400"),
+        ("NEWSBOT_DELIVERY__GRACE_HOURS", "inf", "finite number"),
+        ("NEWSBOT_API__HOST", "256.1.1.1", "127.0.0.1"),
+        ("NEWSBOT_SLACK__HOST", "not a host!", "localhost"),
+        ("NEWSBOT_DELIVERY__WATCH_FOLDER", "/proc/1", "a folder it may create and write to"),
+        ("NEWSBOT_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING'"),
+    ],
+)
+def test_settings_that_would_crash_run_are_refused_at_load_naming_the_variable_and_what_to_write(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, advice: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("environment: ")
+    assert f"({variable})" in message
+    assert advice in message
+    assert "Value error" not in message
+
+
+def test_good_hosts_zones_levels_and_creatable_folders_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NEWSBOT_API__HOST", "::1")
+    monkeypatch.setenv("NEWSBOT_SLACK__HOST", "bot-host.internal")
+    monkeypatch.setenv("NEWSBOT_DIGEST__TIMEZONE", "America/New_York")
+    monkeypatch.setenv("NEWSBOT_LOG_LEVEL", "debug")
+    monkeypatch.setenv("NEWSBOT_DELIVERY__WATCH_FOLDER", str(tmp_path / "not" / "yet"))
+    settings = load_settings()
+    assert settings.log_level == "DEBUG"
+    assert settings.delivery.watch_folder == tmp_path / "not" / "yet"
+    assert not (tmp_path / "not").exists()  # checked, not created
+
+
+def test_a_watch_folder_that_is_a_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    monkeypatch.setenv("NEWSBOT_DELIVERY__WATCH_FOLDER", str(tmp_path / "plain" / "inbox"))
+    with pytest.raises(SettingsError, match="is not a folder"):
+        load_settings()
+
+
+def test_a_bad_value_in_dotenv_is_blamed_on_dotenv_and_the_real_variable(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "newsbot.toml").write_text("[digest]\ntitle = 'Briefing'\n")
+    (tmp_path / ".env").write_text("NEWSBOT_DISCORD__GUILD_IDS=123,abc\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(".env: discord.guild_ids[1] (NEWSBOT_DISCORD__GUILD_IDS):")
+    assert "newsbot.toml" not in message
+    assert "GUILD_IDS__" not in message
+
+
+def test_the_slack_listener_and_the_api_on_one_port_are_refused_before_run_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    for name, value in {
+        "NEWSBOT_SLACK__BOT_TOKEN": "xoxb-1",
+        "NEWSBOT_SLACK__SIGNING_SECRET": "s",
+        "NEWSBOT_SLACK__HOST": "127.0.0.1",
+        "NEWSBOT_SLACK__PORT": port,
+        "NEWSBOT_API__PORT": port,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(CannotListen, match=f"127.0.0.1:{port} for the ingest API"):
+        check_listeners(load_settings())

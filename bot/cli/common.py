@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,12 +14,16 @@ from rich.markup import escape
 
 from bot.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from bot.app import App
+
 
 @dataclass(slots=True)
 class CliState:
     """What the root command parsed, kept on the Typer context object for the subcommands."""
 
     config: Path | None = None
+    verbose: bool = False  # -v: debug logging, whatever NEWSBOT_LOG_LEVEL says to `run`
 
 
 def settings_from(ctx: typer.Context) -> Settings:
@@ -34,3 +41,30 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `newsbot: message` in red on stderr and return the Exit to raise with `code`."""
     Console(stderr=True, soft_wrap=True).print(f"newsbot: {escape(message)}", style="red", highlight=False)
     return typer.Exit(code)
+
+
+def run_with_app(ctx: typer.Context, work: Callable[[App], Awaitable[int]]) -> None:
+    """Open the app from the root's settings, run `work` in it and exit with the status it returns."""
+    from bot.app import open_app  # here: `newsbot --help` and the Discord/Slack groups need no database
+
+    settings = settings_from(ctx)
+
+    async def go() -> int:
+        async with open_app(settings) as application:
+            return await work(application)
+
+    raise typer.Exit(asyncio.run(go()))
+
+
+def run_change(
+    ctx: typer.Context, change: Callable[[App], Awaitable[bool]], *, done: str, missing: str
+) -> None:
+    """Run one change to a named thing: print `done`, or fail with `missing` (exit 1) when it was not found."""
+
+    async def work(application: App) -> int:
+        if not await change(application):
+            raise fail(missing, 1)
+        consoles()[0].print(done, highlight=False)
+        return 0
+
+    run_with_app(ctx, work)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,10 @@ from rich.table import Table
 from bot.app import open_app
 from bot.cli.common import consoles, settings_from
 from bot.store.outbox import Delivery, SqlOutbox, Status
+
+# Outbox ids are 64-bit signed integers (BIGINT on PostgreSQL, INTEGER on SQLite): a larger id is
+# refused by the argument parser with the range, instead of overflowing in the driver.
+DELIVERY_ID_MAX = 2**63 - 1
 
 deliveries_app = typer.Typer(
     help="The delivery outbox: scheduled digests and topic alerts.",
@@ -46,6 +51,29 @@ def _note(d: Delivery) -> str:
     return d.last_error or ""
 
 
+def delivery_record(d: Delivery) -> dict[str, Any]:
+    """Return one outbox row as JSON-ready data, for `newsbot deliveries --json`."""
+    return {
+        "id": d.id,
+        "status": d.status,
+        "platform": d.key.platform,
+        "workspace": d.key.workspace,
+        "channel": d.key.channel,
+        "kind": d.kind,
+        "what": _what(d),
+        "summary_id": d.summary_id,
+        "topics": list(d.topics),
+        "attempts": d.attempts,
+        "parts_sent": d.parts_sent,
+        "parts": len(d.bodies) if d.bodies is not None else None,
+        "message_ids": list(d.message_ids),
+        "last_error": d.last_error,
+        "created_at": d.created_at.isoformat(),
+        "available_at": d.available_at.isoformat(),
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+    }
+
+
 def delivery_table(rows: list[Delivery]) -> Table:
     """Return the outbox rows as a Rich table, with the reason anything was not delivered."""
     table = Table(
@@ -74,6 +102,9 @@ def deliveries(
     status: Annotated[Status | None, typer.Option(help="Only rows in this state.")] = None,
     channel: Annotated[str | None, typer.Option(help="Only rows for this channel id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest rows to show.")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the rows and the counts by status as one JSON object.")
+    ] = False,
 ) -> None:
     """Show the outbox (newest first) with the reason anything was not delivered."""
     if ctx.invoked_subcommand is not None:
@@ -83,6 +114,10 @@ def deliveries(
     async def show(outbox: SqlOutbox) -> int:
         rows = await outbox.find(status=status, channel=channel, limit=limit)
         counts = await outbox.counts()
+        if as_json:  # plain echo: Rich would wrap long lines and break the document
+            document = {"deliveries": [delivery_record(d) for d in rows], "counts": counts}
+            typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+            return 0
         if not rows:
             _out.print("no deliveries match", highlight=False)
         else:
@@ -97,7 +132,9 @@ def deliveries(
 @deliveries_app.command("retry")
 def retry(
     ctx: typer.Context,
-    delivery_id: Annotated[int, typer.Argument(metavar="ID", help="The id of a dead delivery.")],
+    delivery_id: Annotated[
+        int, typer.Argument(metavar="ID", min=1, max=DELIVERY_ID_MAX, help="The id of a dead delivery.")
+    ],
 ) -> None:
     """Re-queue a dead delivery (and lift the pause its failure put on the schedule or subscriptions)."""
     _out, _err = consoles()

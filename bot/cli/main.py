@@ -18,9 +18,11 @@ from rich.table import Table
 
 from bot.adapters.discord.errors import DiscordError
 from bot.app import App, install_file_readers, open_app
+from bot.cli import archive as archive_commands
 from bot.cli.common import CliState, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
+from bot.cli.feeds import feeds_app
 from bot.cli.slack import slack_app
 from bot.core.digest import Digest
 from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
@@ -31,7 +33,7 @@ from bot.core.reply import Reply
 from bot.core.summary import summary_json_schema
 from bot.core.taxonomy import TaxonomyError
 from bot.settings import Settings, SettingsError
-from bot.store.engine import StoreError
+from bot.store.engine import StoreError, normalize_url, redact_url
 
 T = TypeVar("T")
 RenderTarget = Literal["text", "discord", "slack"]
@@ -50,9 +52,18 @@ app.add_typer(config_app, name="config")
 app.add_typer(discord_app, name="discord")
 app.add_typer(slack_app, name="slack")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(feeds_app, name="feeds")
+app.command()(archive_commands.stories)
+app.command()(archive_commands.delete)
+app.command()(archive_commands.retag)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+# Libraries that log every job run and gateway hop at INFO; newsbot's own lines say what matters,
+# so at INFO they only speak up for warnings (-v shows everything).
+CHATTY_LIBRARIES = ("apscheduler", "discord")
 
 
 class UsageProblem(Exception):
@@ -70,7 +81,7 @@ def _main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
 ) -> None:
-    ctx.obj = CliState(config)
+    ctx.obj = CliState(config, verbose)
     install_file_readers()  # `ingest` and `render` read saved web pages too
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
@@ -103,16 +114,24 @@ def schema() -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html).")
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATHS",
+            help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html), or web page URLs.",
+        ),
     ],
 ) -> None:
-    """Store summaries from files and folders; bad files are reported and skipped, good ones stored."""
+    """Store summaries from files, folders and web pages; bad ones are reported and skipped, good ones stored."""
     from bot.core.ingest import ingest_paths
 
     settings = settings_from(ctx)
+    # Path() would fold the // of a URL, so URLs are told apart before any becomes a Path.
+    urls = [t for t in targets if archive_commands.is_url(t)]
+    paths = [Path(t) for t in targets if not archive_commands.is_url(t)]
 
     async def work(application: App) -> int:
+        pages = await archive_commands.ingest_urls(application, urls, out, err)
         progress = Progress(
             TextColumn("ingesting"),
             BarColumn(),
@@ -146,13 +165,16 @@ def ingest(
                 )
         for e in report.errors:
             err.print(_esc(str(e)), style="red", highlight=False)
+        count = {o: report.count(o) + pages.outcomes.count(o) for o in ("created", "updated", "unchanged")}
+        where = f"{report.files} {'file' if report.files == 1 else 'files'}"
+        if urls:
+            where += f", {len(urls)} {'page' if len(urls) == 1 else 'pages'}"
         out.print(
-            f"{report.count('created')} stored, {report.count('updated')} replaced, "
-            f"{report.count('unchanged')} unchanged, {len(report.errors)} failed "
-            f"({report.files} {'file' if report.files == 1 else 'files'})",
+            f"{count['created']} stored, {count['updated']} replaced, "
+            f"{count['unchanged']} unchanged, {len(report.errors) + pages.failed} failed ({where})",
             highlight=False,
         )
-        return 1 if report.errors else 0
+        return 1 if report.errors or pages.failed else 0
 
     raise typer.Exit(_run(_with_app(settings, work)))
 
@@ -302,7 +324,8 @@ def post(
         raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
     _check_period(since, last)
     settings = settings_from(ctx)
-    target: Literal["discord", "slack"] = "discord" if discord_webhook else "slack"
+    # `is not None`: an empty --discord-webhook "" is still the Discord option, and is named as such.
+    target: Literal["discord", "slack"] = "discord" if discord_webhook is not None else "slack"
     url = discord_webhook or slack_webhook or ""
     try:  # a wrong URL is worth saying before the archive is even opened
         if target == "discord":
@@ -462,21 +485,36 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     settings = settings_from(ctx)
     _run(upgrade_database(settings.database_url))
-    out.print(f"database is up to date ({_redact_url(settings.database_url)})", highlight=False)
+    out.print(f"database is up to date ({redact_url(settings.database_url)})", highlight=False)
 
 
 @config_app.command("check")
-def config_check(ctx: typer.Context) -> None:
+def config_check(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: settings, taxonomy and platforms.")
+    ] = False,
+) -> None:
     """Print the effective settings (secrets masked) and which platforms are configured."""
     from bot.core.taxonomy import load_taxonomy
 
     settings = settings_from(ctx)
+    normalize_url(settings.database_url)  # a URL `run` cannot open fails here too (StoreError: one line)
     data = settings.masked()
-    data["database_url"] = _redact_url(settings.database_url)
-    _print_json(data)
+    data["database_url"] = redact_url(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_path)
-    out.print(f"taxonomy: {len(taxonomy.topics)} topics from {settings.taxonomy_path}", highlight=False)
     platforms = settings.platforms()
+    if as_json:
+        # Plain print, not Rich: Rich wraps and highlights, and a script needs exactly one JSON document.
+        document = {
+            "settings": data,
+            "taxonomy": {"path": str(settings.taxonomy_path), "topics": len(taxonomy.topics)},
+            "platforms": platforms,
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+        return
+    _print_json(data)
+    out.print(f"taxonomy: {len(taxonomy.topics)} topics from {settings.taxonomy_path}", highlight=False)
     out.print("platforms configured: " + (", ".join(platforms) if platforms else "none"), highlight=False)
 
 
@@ -484,12 +522,16 @@ def config_check(ctx: typer.Context) -> None:
 def run(ctx: typer.Context) -> None:
     """Run the bot: every configured platform in one process, until SIGTERM or Ctrl-C."""
     from bot.delivery.lock import AlreadyRunning
-    from bot.runner import NoPlatformConfigured, run_bot
+    from bot.runner import CannotListen, NoPlatformConfigured, run_bot
 
     settings = settings_from(ctx)
+    if not ctx.find_root().obj.verbose:  # a running bot says what it does at NEWSBOT_LOG_LEVEL (INFO)
+        logging.getLogger().setLevel(settings.log_level)
+        for library in CHATTY_LIBRARIES:
+            logging.getLogger(library).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         _run(run_bot(settings))
-    except (NoPlatformConfigured, AlreadyRunning) as exc:
+    except (NoPlatformConfigured, AlreadyRunning, CannotListen) as exc:
         err.print(str(exc), style="red", highlight=False)
         raise typer.Exit(2) from None
 
@@ -517,16 +559,6 @@ def preview(
             lambda application: serve_preview(app_preview_deps(application), host, port, on_ready=ready),
         )
     )
-
-
-def _redact_url(url: str) -> str:
-    # user:password@host → user:***@host; the URL is otherwise useful to see.
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
 
 
 def _esc(text: str) -> str:

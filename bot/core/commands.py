@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.core.digest import digest_reply
 from bot.core.invocation import QUERY_MAX, CommandSpec, Invocation, OptionSpec, clean_args
-from bot.core.ports import ChannelKey, ChannelStore
+from bot.core.ports import FEED_TOPIC_PREFIX, ChannelKey, ChannelStore, FeedDirectory, FeedInfo
 from bot.core.query import QueryError, complete_topics, validate_query
 from bot.core.reply import Item, Reply
 from bot.core.schedule_text import CronRules, ScheduleError, check_timezone, parse_schedule
@@ -29,7 +29,13 @@ ADMIN_RULE = {
 }
 
 
-_TOPIC = OptionSpec("topic", "A topic id, name or synonym, e.g. drones", required=True, autocomplete=True)
+_TOPIC = OptionSpec(
+    "topic",
+    "A topic id, name or synonym, e.g. drones, or feed:NAME for a feed",
+    required=True,
+    autocomplete=True,
+)
+FEED_ACTIONS = ("add", "remove")
 
 # Static data, in help order: Discord registers these, Slack's help and every handler read them, and
 # `newsbot discord sync` needs nothing else (no database).
@@ -80,6 +86,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         admin_only=True,
         options=(OptionSpec("when", "daily 08:00 Europe/Berlin · weekly mon 08:00 · cron … · off · show"),),
     ),
+    CommandSpec("feeds", "The feeds newsbot follows and how their polling stands", "feeds", "_feeds"),
+    CommandSpec(
+        "feed",
+        "Follow a feed (or the feed a page announces), or stop following one",
+        "feed add URL | feed remove NAME",
+        "_feed",
+        admin_only=True,
+        # Discord joins options in this order, so "add" + URL arrives as the text Slack users type.
+        options=(
+            OptionSpec("action", "add or remove", required=True, choices=FEED_ACTIONS),
+            OptionSpec("target", "A feed or page URL to add, or the name of a feed to remove", required=True),
+        ),
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
 
@@ -95,8 +114,10 @@ class CommandTable:
         *,
         default_timezone: str = "UTC",
         slack_command: str = "/news",
+        feeds: FeedDirectory | None = None,
     ) -> None:
         self.service = service
+        self.feeds = feeds
         self.channels = channels
         self.cron = cron
         self.default_timezone = check_timezone(default_timezone)
@@ -123,9 +144,10 @@ class CommandTable:
             rule = ADMIN_RULE.get(inv.platform, "admin rights")
             return Reply(
                 title="Not allowed",
-                text=f"Changing this channel's {_what(spec.name)} needs {rule}.",
+                text=f"{_what(spec.name)} needs {rule}.",
                 tone="error",
                 private=True,
+                own_words=True,
             )
         try:
             reply = await self._handlers[spec.name](inv)
@@ -144,7 +166,9 @@ class CommandTable:
     @staticmethod
     def _with_privacy(reply: Reply, inv: Invocation, *, default: bool) -> Reply:
         private = reply.private or (inv.private if inv.private is not None else default)
-        return reply if private == reply.private else reply.model_copy(update={"private": private})
+        # Every command's reply is newsbot's words around summary items: its help and examples
+        # must survive being copied back into chat.
+        return reply.model_copy(update={"private": private, "own_words": True})
 
     # -- archive commands -------------------------------------------------------------------------
 
@@ -242,13 +266,29 @@ class CommandTable:
             raise QueryError(f"“{query}” is not a topic newsbot knows.{hint} See /topics for the list.")
         return resolution.topic_id, resolution.note
 
+    async def _target(self, text: str, *, must_exist: bool = True) -> tuple[str, str, str | None]:
+        """Return (topic id, label, note) for a topic or a `feed:NAME`; an unknown feed is refused."""
+        cleaned = validate_query(text)
+        if not cleaned.lower().startswith(FEED_TOPIC_PREFIX):
+            topic_id, note = self._topic_id(cleaned)
+            return topic_id, self.service.taxonomy.label(topic_id), note
+        name = cleaned[len(FEED_TOPIC_PREFIX) :].strip().lower()
+        if not name:
+            raise QueryError("Name the feed after “feed:”, e.g. feed:reuters; /feeds lists them.")
+        if must_exist and (self.feeds is None or await self.feeds.get_feed(name) is None):
+            raise QueryError(f"No feed is called “{name}”. /feeds lists the feeds newsbot follows.")
+        return FEED_TOPIC_PREFIX + name, f"the feed {name}", None
+
     async def _subscribe(self, inv: Invocation) -> Reply:
         key = self._key(inv)
-        topic_id, note = self._topic_id(inv.args)
-        label = self.service.taxonomy.label(topic_id)
+        topic_id, label, note = await self._target(inv.args)
         added = await self.channels.subscribe(key, topic_id, user=inv.user, now=self.service.clock())
         text = (
-            f"This channel now gets an alert when a new story touches {label}."
+            (
+                f"This channel now gets an alert for each new story of {label}."
+                if topic_id.startswith(FEED_TOPIC_PREFIX)
+                else f"This channel now gets an alert when a new story touches {label}."
+            )
             if added
             else f"This channel already follows {label}."
         )
@@ -256,24 +296,35 @@ class CommandTable:
 
     async def _unsubscribe(self, inv: Invocation) -> Reply:
         key = self._key(inv)
-        topic_id, note = self._topic_id(inv.args)
-        label = self.service.taxonomy.label(topic_id)
+        # A removed feed's subscription can still be dropped; an unknown name is refused below.
+        topic_id, label, note = await self._target(inv.args, must_exist=False)
         removed = await self.channels.unsubscribe(key, topic_id)
         if removed:
             return Reply(title="Unsubscribed", text=f"No more {label} alerts in this channel.", notice=note)
+        if topic_id.startswith(FEED_TOPIC_PREFIX):
+            await self._target(inv.args)  # says so when no feed has that name
         return Reply(title="Not subscribed", text=f"This channel did not follow {label}.", tone="warning")
 
     async def _subscriptions(self, inv: Invocation) -> Reply:
         key = self._key(inv)
         subs = await self.channels.subscriptions(key)
         schedule = await self.channels.get_schedule(key)
+        followed = {f.name: f for f in await self.feeds.list_feeds()} if self.feeds is not None else {}
         lines = []
         for sub in subs:
-            line = f"• {self.service.taxonomy.label(sub.topic_id)} ({sub.topic_id})"
+            if sub.topic_id.startswith(FEED_TOPIC_PREFIX):
+                feed = followed.get(sub.topic_id[len(FEED_TOPIC_PREFIX) :])
+                line = f"• Feed {sub.topic_id[len(FEED_TOPIC_PREFIX) :]} ({sub.topic_id})"
+                if feed is None:
+                    line += " — no longer followed by newsbot"
+                elif feed.paused_reason:
+                    line += f" — feed paused: {feed.paused_reason}"
+            else:
+                line = f"• {self.service.taxonomy.label(sub.topic_id)} ({sub.topic_id})"
             if sub.paused_reason:
                 line += f" — paused: {sub.paused_reason}"
             lines.append(line)
-        text = "\n".join(lines) if lines else "This channel follows no topics."
+        text = "\n".join(lines) if lines else "This channel follows no topics or feeds."
         text += "\n\nDigest: " + (
             self._describe_schedule(schedule.cron, schedule.timezone) if schedule else "none"
         )
@@ -319,13 +370,64 @@ class CommandTable:
             nxt = "never (the expression no longer parses)"
         return f"cron “{cron}” in {timezone}; next {nxt}"
 
+    # -- feeds ---------------------------------------------------------------------------------------
+
+    def _directory(self) -> FeedDirectory:
+        if self.feeds is None:
+            raise QueryError("Feeds are not available in this newsbot.")
+        return self.feeds
+
+    async def _feeds(self, inv: Invocation) -> Reply:
+        feeds = await self._directory().list_feeds()
+        prefix = f"{self.slack_command} " if inv.platform == "slack" else "/"
+        if not feeds:
+            return Reply(
+                title="Feeds",
+                text=f"newsbot follows no feeds yet. An admin adds one with {prefix}feed add URL.",
+                tone="warning",
+            )
+        return Reply(
+            title="Feeds",
+            text="\n".join(_feed_line(f) for f in feeds),
+            footer=f"Follow one here with {prefix}subscribe feed:NAME",
+        )
+
+    async def _feed(self, inv: Invocation) -> Reply:
+        action, _, target = clean_args(inv.args).partition(" ")
+        action, target = action.lower(), target.strip()
+        usage = "Use: feed add URL, or feed remove NAME."
+        if action not in FEED_ACTIONS or not target:
+            raise QueryError(f"“{inv.args[:60]}” is not a feed command. {usage}")
+        directory = self._directory()
+        if action == "add":
+            change = await directory.add_feed(target, user=inv.user)
+        else:
+            change = await directory.remove_feed(target.lower())
+        if not change.ok:
+            return Reply(title="Can't do that", text=change.message, tone="error", private=True)
+        return Reply(title="Feed added" if action == "add" else "Feed removed", text=change.message)
+
+
+def _feed_line(feed: FeedInfo) -> str:
+    fetched = feed.last_fetch_at
+    when = f"last fetch {fetched.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if fetched else "not fetched yet"
+    stories = f"{feed.stories} {'story' if feed.stories == 1 else 'stories'}"
+    line = f"• {feed.name} — {feed.status} · {stories} · {when}\n  {feed.url}"
+    if feed.paused_reason:
+        line += f"\n  paused: {feed.paused_reason}"
+    elif feed.last_error:
+        line += f"\n  last error: {feed.last_error}"
+    return line
+
 
 def _read_only(inv: Invocation) -> bool:
     return inv.name == "schedule" and inv.args.strip().lower() in {"", "show", "status"}
 
 
 def _what(name: str) -> str:
-    return "digest schedule" if name == "schedule" else "topic alerts"
+    if name == "feed":
+        return "Changing the feeds newsbot follows"
+    return "Changing this channel's " + ("digest schedule" if name == "schedule" else "topic alerts")
 
 
 def _local(moment: datetime, timezone: str) -> str:

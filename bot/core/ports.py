@@ -204,3 +204,52 @@ class Sender(Protocol):
     async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
         """Post `body`; `key` is stable across retries of the same message (nonce / metadata)."""
         ...
+
+
+FeedStatus = Literal["new", "ok", "failing", "paused"]
+# Every story of feed NAME carries the topic "feed:NAME", so subscriptions, alerts, digests and /topic
+# treat a feed like a topic without the taxonomy knowing it.
+FEED_TOPIC_PREFIX = "feed:"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """A followed feed as chat shows it: where its polling stands, and why it is paused if it is."""
+
+    name: str
+    url: str
+    title: str | None
+    status: FeedStatus  # "new": not fetched yet
+    stories: int
+    last_fetch_at: datetime | None = None
+    next_fetch_at: datetime | None = None
+    last_error: str | None = None
+    paused_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChange:
+    """What `/feed add` or `/feed remove` did: `ok` False with the reason (naming the feed or URL) when refused."""
+
+    ok: bool
+    message: str
+
+
+class FeedDirectory(Protocol):
+    """The feeds newsbot follows, as the command table reads and changes them (bot.feeds implements it)."""
+
+    async def list_feeds(self) -> list[FeedInfo]:
+        """Return every followed feed, by name."""
+        ...
+
+    async def get_feed(self, name: str) -> FeedInfo | None:
+        """Return the feed called `name`, if it is followed."""
+        ...
+
+    async def add_feed(self, url: str, *, user: str | None) -> FeedChange:
+        """Follow the feed at `url` (or the one a page there announces), after fetching it once."""
+        ...
+
+    async def remove_feed(self, name: str) -> FeedChange:
+        """Stop following a feed; its stories stay in the archive."""
+        ...

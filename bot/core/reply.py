@@ -31,7 +31,10 @@ class Item(_Neutral):
 class Reply(_Neutral):
     """What a command or a digest says, before any platform formats it.
 
-    Every string is plain text from summaries or from newsbot itself; renderers escape it.
+    Every string is plain text from summaries or from newsbot itself; renderers escape it. With
+    `own_words` the reply's own fields (title, text, notice, footer) are newsbot's words: help,
+    confirmations and errors, which mark what is meant to be copied back (a command, a setting's
+    name) as a `code` span, and which renderers keep copyable. Items are always summary text.
     """
 
     title: str
@@ -43,3 +46,4 @@ class Reply(_Neutral):
     private: bool = False  # answer only the person who asked (Discord ephemeral, Slack ephemeral)
     page: int = 1
     pages: int = 1
+    own_words: bool = False  # title/text/notice/footer written by newsbot, not taken from summaries

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.core.digest import Digest, build_digest
-from bot.core.ports import Archive, Clock, PutOutcome, SectionHit
+from bot.core.ports import FEED_TOPIC_PREFIX, Archive, Clock, PutOutcome, SectionHit
 from bot.core.query import Resolution, TopicResolver
 from bot.core.summary import Summary
 from bot.core.tagging import Tagger
@@ -125,6 +125,10 @@ class NewsService:
         page = max(1, page)
         offset = (page - 1) * per_page
         resolution = self.resolver.resolve(query)
+        name = query[len(FEED_TOPIC_PREFIX) :].strip().lower()
+        if query.lower().startswith(FEED_TOPIC_PREFIX) and name:
+            # A feed's own stories, newest first; the taxonomy does not know feeds, so no fuzzy match.
+            resolution = Resolution(query, FEED_TOPIC_PREFIX + name, "id")
         if resolution.topic_id is not None:
             found = await self.archive.sections_for_topic(resolution.topic_id, limit=per_page, offset=offset)
         else:

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -180,3 +181,38 @@ class Limiter:
         else:
             bucket = self._bucket(key)
             bucket.blocked_until = max(bucket.blocked_until, until)
+
+
+class SharedBudget(Protocol):
+    """A request budget several processes draw from (bot/store/budgets.py's SqlRateBudget)."""
+
+    async def take(self) -> float:
+        """Wait until one request fits the shared budget."""
+        ...
+
+    async def give_back(self) -> None:
+        """Return the token of a request the platform did not count."""
+        ...
+
+
+class SharedLimiter(Limiter):
+    """The process's own limiter (per-channel buckets, its share of the window) plus a budget every
+    replica draws from, so N replicas together send what one bot may, not N times that."""
+
+    def __init__(self, budget: SharedBudget, rate: float, **options: Any) -> None:
+        super().__init__(rate, **options)
+        self._shared = budget
+        self._returns: set[asyncio.Task[None]] = set()
+
+    async def acquire(self, key: str) -> float:
+        """Wait for the channel and the process as before, then for a token of the shared budget."""
+        ticket = await super().acquire(key)
+        await self._shared.take()
+        return ticket
+
+    def refund(self, ticket: float) -> None:
+        """Give the slot back here and the token back to the shared budget."""
+        super().refund(ticket)
+        task = asyncio.get_running_loop().create_task(self._shared.give_back())
+        self._returns.add(task)  # held until done: a task nobody references may be collected mid-flight
+        task.add_done_callback(self._returns.discard)

@@ -219,6 +219,13 @@ class Worker:
                     return
                 if done:
                     self._count("sent", platform)
+                    log.info(
+                        "delivery %s: %s posted to %s (%d message(s))",
+                        delivery.id,
+                        delivery.kind,
+                        delivery.key,
+                        len(bodies),
+                    )
                 continue
             if isinstance(outcome, RetryLater):
                 await self._retry(delivery, outcome)

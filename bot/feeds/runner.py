@@ -38,12 +38,19 @@ class FeedPolling:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set."""
         forgotten_at: datetime | None = None
+        announced = False
         async with self.open_poller() as poller:
             while not stop.is_set():
                 try:
-                    # Claim in rounds until nothing is due: a backlog drains at full concurrency.
-                    while not stop.is_set() and await poller.poll_due():
-                        pass
+                    if not announced:  # the start-up line: what this process polls
+                        count = len(await self.feeds.list_feeds())
+                        log.info("feeds: polling %d feed(s), due ones every %s s", count, self.tick_seconds)
+                        announced = True
+                    # A backlog drains at full concurrency: poll_due claims until nothing is due.
+                    reports = await poller.poll_due(stop)
+                    unrecorded = [r for r in reports if r.error and r.error.startswith("could not record")]
+                    if unrecorded and len(unrecorded) == len(reports):
+                        raise RuntimeError(unrecorded[0].error)  # the database, not the feeds: back off
                     now = self.clock()
                     if forgotten_at is None or now - forgotten_at >= FORGET_EVERY:
                         dropped = await self.feeds.forget(older_than=now - self.forget_after)

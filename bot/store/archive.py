@@ -8,6 +8,7 @@ import hashlib
 import math
 import random
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,35 @@ class _Pending:
     doc: str
     content_hash: str
     published: datetime
+
+
+def headline_fingerprint(headline: str) -> str:
+    """Return the sha256 of a headline's words, case-folded: punctuation, spacing and case do not count."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", headline).casefold())
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+def _same_story(a: _Known, b: _Known) -> bool:
+    """Whether two stories with one headline fingerprint are one story told twice.
+
+    Different source URLs, or dates on different days, make two stories (a recurring "Daily briefing"
+    stays many stories); a story missing the URL or the date matches on what it has.
+    """
+    if a.url and b.url and a.url.rstrip("/").lower() != b.url.rstrip("/").lower():
+        return False
+    return not (a.day and b.day and a.day != b.day)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    id: str
+    url: str | None
+    day: str | None  # the summary's own published date (UTC), None when it had none
+
+
+def _known(summary: Summary) -> _Known:
+    day = summary.published.astimezone(UTC).date().isoformat() if summary.published else None
+    return _Known(summary.id, summary.source.url if summary.source else None, day)
 
 
 def story_second(published: datetime) -> int:
@@ -196,6 +226,9 @@ class SqlArchive:
         """
         if not items and then is None:
             return []
+        if then is None:
+            # A feed poll (`then` given) keys its stories by its own seen entries and never merges here.
+            items = await self._same_stories(items)
         prepared = [_prepare(item, ingested_at) for item in items]
         for attempt in range(1, _PUT_ATTEMPTS):
             try:
@@ -208,6 +241,34 @@ class SqlArchive:
                     raise
                 await asyncio.sleep(random.uniform(0, _RETRY_PAUSE_S * attempt))  # noqa: S311 - jitter, not secrecy
         return await self._put_once(prepared, ingested_at, quiet, then)
+
+    async def _same_stories(self, items: Sequence[TaggedSummary]) -> list[TaggedSummary]:
+        """Give a story that is already stored under another id (same headline fingerprint) that id."""
+        by_print: dict[str, list[_Known]] = {}
+        prints = _unique(headline_fingerprint(i.summary.headline) for i in items)
+        c = summaries.c
+        async with translated_errors(self._url), self._reader.connect() as conn:
+            for chunk in _chunks(prints):
+                rows = await conn.execute(select(c.fingerprint, c.doc).where(c.fingerprint.in_(chunk)))
+                for row in rows:
+                    by_print.setdefault(row.fingerprint, []).append(
+                        _known(Summary.model_validate_json(row.doc))
+                    )
+        out: list[TaggedSummary] = []
+        for item in items:
+            summary = item.summary
+            fp = headline_fingerprint(summary.headline)
+            known = by_print.setdefault(fp, [])
+            mine = _known(summary)
+            if not any(k.id == summary.id for k in known):
+                match = next((k for k in known if _same_story(k, mine)), None)
+                if match is not None:
+                    summary = summary.model_copy(update={"id": match.id})
+                    item = TaggedSummary(summary, item.section_topics, item.topics, item.unknown_tags)
+                    mine = _known(summary)
+            known.append(mine)
+            out.append(item)
+        return out
 
     async def _put_once(
         self,
@@ -257,24 +318,39 @@ class SqlArchive:
         limit, offset = max(0, limit), max(0, offset)
         wanted = offset + limit + 1
         t = story_topics.c
-        # Every row read here has at least one tagged section, so `wanted` stories are enough.
+        # Each row read here yields at least one hit (a tagged section, or the story itself when only its
+        # headline, lede or tags carry the topic), so `wanted` stories are enough.
         stories = (
             select(t.story_key, t.positions)
-            .where(t.topic_id == topic_id, t.positions != "")
+            .where(t.topic_id == topic_id)
             .order_by(t.story_key.desc())
             .limit(wanted)
         )
         async with translated_errors(self._url), self._reader.connect() as conn:
-            ids = [
-                section_id(row.story_key, int(position))
-                for row in await conn.execute(stories)
-                for position in row.positions.split()
-            ]
-            page = ids[offset:wanted]
+            # A hit is a section id, or (story key,) for a story tagged at story level only.
+            order: list[int | tuple[int]] = []
+            for row in await conn.execute(stories):
+                if row.positions:
+                    order.extend(section_id(row.story_key, int(p)) for p in row.positions.split())
+                else:
+                    order.append((row.story_key,))
+            page = order[offset:wanted]
             shown = page[:limit]
-            rows = (await conn.execute(_hit_select().where(sections.c.id.in_(shown)))).all() if shown else []
-        by_id = {row.id: row for row in rows}
-        return HitPage([_hit(by_id[i]) for i in shown if i in by_id], has_more=len(page) > limit)
+            section_ids = [i for i in shown if isinstance(i, int)]
+            story_keys = [i[0] for i in shown if isinstance(i, tuple)]
+            rows = (
+                (await conn.execute(_hit_select().where(sections.c.id.in_(section_ids)))).all()
+                if section_ids
+                else []
+            )
+            whole = (
+                (await conn.execute(_story_hit_select().where(summaries.c.story_key.in_(story_keys)))).all()
+                if story_keys
+                else []
+            )
+        by_id: dict[int | tuple[int], SectionHit] = {row.id: _hit(row) for row in rows}
+        by_id.update({(row.story_key,): _story_hit(row) for row in whole})
+        return HitPage([by_id[i] for i in shown if i in by_id], has_more=len(page) > limit)
 
     async def search_sections(self, text: str, *, limit: int, offset: int = 0) -> HitPage:
         """Full-text search over section titles and text, newest story first, then by relevance."""
@@ -332,10 +408,61 @@ class SqlArchive:
             stmt = stmt.where(s.ingested_at > after)
         return await self._stories(stmt, max(1, limit), topics)
 
+    async def ids_by_url(self, urls: Iterable[str]) -> dict[str, str]:
+        """Return the id of the story stored under each of `urls` that has one."""
+        wanted = _unique(urls)
+        found: dict[str, str] = {}
+        async with translated_errors(self._url), self._reader.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(summaries.c.url, summaries.c.id).where(summaries.c.url.in_(list(chunk)))
+                found.update({row.url: row.id for row in await conn.execute(stmt)})
+        return found
+
     async def story(self, summary_id: str) -> StoredStory | None:
         """Return one stored story."""
         found = await self._stories(_story_select().where(summaries.c.id == summary_id), 1, ())
         return found[0] if found else None
+
+    async def delete(self, summary_id: str) -> bool:
+        """Remove one story: its row, sections (and their full-text rows), topic rows; False when unknown."""
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            existing = await self._existing(conn, [summary_id])
+            await self._delete(conn, existing)
+        return bool(existing)
+
+    async def retag(self, items: Sequence[TaggedSummary], at: datetime) -> list[str]:
+        """Rewrite the topic rows of stored stories whose tags changed; return their ids (no alerts owed).
+
+        The documents are unchanged, so `put_many` would call each one "unchanged" and keep its old tags.
+        """
+        ids = _unique(i.summary.id for i in items)
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            existing = await self._existing(conn, ids)
+            stored: dict[str, dict[int, str]] = {}
+            for chunk in _chunks(list(existing)):
+                cols = (sections.c.summary_id, sections.c.position, sections.c.topics)
+                for row in await conn.execute(select(*cols).where(sections.c.summary_id.in_(chunk))):
+                    stored.setdefault(row.summary_id, {})[row.position] = row.topics
+            changed: dict[str, _Pending] = {}
+            for item in items:
+                sid = item.summary.id
+                old = existing.get(sid)
+                if old is None or sid in changed:
+                    continue
+                section_topics = {
+                    position: " ".join(_unique(item.section_topics[position]))
+                    for position in range(min(len(item.section_topics), MAX_INDEXED_SECTIONS))
+                }
+                all_topics = set(item.topics) | {t for ts in item.section_topics for t in ts}
+                if all_topics != set(_split(old.topics)) or section_topics != {
+                    p: t for p, t in stored.get(sid, {}).items() if p in section_topics
+                }:
+                    changed[sid] = _prepare(item, old.ingested_at)
+            if changed:
+                olds = {sid: existing[sid] for sid in changed}
+                await self._delete(conn, olds)
+                await self._insert(conn, changed, {sid: e.story_key for sid, e in olds.items()}, olds, at)
+        return list(changed)
 
     async def topic_counts(self) -> dict[str, int]:
         """Return how many stories carry each topic id."""
@@ -489,6 +616,7 @@ class SqlArchive:
                     # Every topic with a story_topics row, so that _delete finds them all again.
                     "topics": " ".join(positions),
                     "unknown_tags": " ".join(_unique(p.item.unknown_tags)),
+                    "fingerprint": headline_fingerprint(summary.headline),
                 }
             )
         await conn.execute(summaries.insert(), summary_rows)
@@ -544,6 +672,25 @@ def _hit_select() -> Select[Any]:
         summaries.c.url,
         summaries.c.published,
     ).join_from(sections, summaries, sections.c.summary_id == summaries.c.id)
+
+
+def _story_hit_select() -> Select[Any]:
+    c = summaries.c
+    return select(c.story_key, c.id, c.headline, c.url, c.published, c.doc, c.topics)
+
+
+def _story_hit(row: Row[Any]) -> SectionHit:
+    """Return a story tagged only through its headline, lede or tags as one hit: its headline and lede."""
+    lede = Summary.model_validate_json(row.doc).lede
+    return SectionHit(
+        summary_id=row.id,
+        headline=row.headline,
+        title=row.headline,
+        text=lede or "",
+        url=row.url,
+        published=row.published,
+        topics=_split(row.topics),
+    )
 
 
 def _story_select() -> Select[Any]:

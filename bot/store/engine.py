@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, make_url
@@ -32,9 +33,38 @@ class StoreError(Exception):
     """The database cannot be used: a bad URL, an unreachable server or a schema that is not there."""
 
 
+# Query-string keys the drivers read a password or key from (asyncpg and libpq both accept ?password=).
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "key")
+_HIDDEN = "***"
+# A URL inside free text (driver messages): scheme://, then everything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
 def redact_url(url: str) -> str:
-    """Return `url` with any password replaced by ***, for messages and logs."""
-    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", url)
+    """Return `url` with every password hidden (user:***@, ?password=***), for messages, logs and pages.
+
+    SQLAlchemy's own parser and renderer decide where the password is, so whatever it would connect
+    with is what gets hidden ('/' or '@' inside a password included); a URL it cannot read is not echoed.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except (exc.ArgumentError, ValueError):
+        return "<unreadable database URL>"
+    if parsed.host and "@" in parsed.host:
+        # An unencoded '@' in a password: SQLAlchemy ends the password at the first one, so the rest
+        # would show as part of the host. normalize_url refuses such a URL; here it is only hidden.
+        parsed = parsed.set(host=parsed.host.rsplit("@", 1)[1])
+    hidden = {
+        key: _HIDDEN if any(word in key.lower() for word in _SECRET_QUERY_KEYS) else value
+        for key, value in parsed.query.items()
+    }
+    rendered = parsed.set(query=hidden).render_as_string(hide_password=True)
+    return rendered.replace(quote(_HIDDEN, safe=""), _HIDDEN)  # the query renders percent-encoded
+
+
+def redact_text(text: str) -> str:
+    """Return `text` with every URL in it passed through redact_url (driver errors may quote one)."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
 
 
 def normalize_url(url: str) -> str:
@@ -55,6 +85,13 @@ def normalize_url(url: str) -> str:
     parsed = _parse(normalized)
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise StoreError(f"an in-memory SQLite database cannot be shared between connections ({_EXPECTED})")
+    if parsed.get_backend_name() == "postgresql" and "sslmode" in parsed.query:
+        # libpq's spelling; asyncpg takes the same values as ?ssl= and fails on sslmode with a TypeError.
+        raise StoreError(
+            f"database_url: write ?ssl=require (asyncpg's name), not ?sslmode=require ({_EXPECTED})"
+        )
+    if parsed.host and "@" in parsed.host:
+        raise StoreError(f"database_url: write an '@' inside the password as %40 ({_EXPECTED})")
     if parsed.get_backend_name() == "postgresql" and not parsed.database:
         raise StoreError(f"database_url names no database ({_EXPECTED})")
     return normalized
@@ -121,7 +158,7 @@ def describe_error(error: BaseException) -> str:
     """Return a one-line description of a database error, without statement text or parameters."""
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    return redact_url(text)
+    return redact_text(text)
 
 
 def store_error(error: BaseException, url: str | None = None) -> StoreError:

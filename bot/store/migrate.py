@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.store.engine import WRITE, StoreError, create_engine, translated_errors
+from bot.store.engine import WRITE, StoreError, create_engine, redact_text, translated_errors
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -78,8 +78,9 @@ async def upgrade_in_child(url: str) -> None:
     _, stderr = await child.communicate()
     if child.returncode != 0:
         lines = stderr.decode(errors="replace").strip().splitlines()
+        # The child's last line may be an unexpected error quoting the URL: it is redacted too.
         raise StoreError(
-            lines[-1] if lines else f"database migration failed (exit status {child.returncode})"
+            redact_text(lines[-1]) if lines else f"database migration failed (exit status {child.returncode})"
         )
 
 

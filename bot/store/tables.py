@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -83,7 +84,11 @@ summaries = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("topics", Text(), nullable=False, server_default=""),  # space-separated topic ids
     Column("unknown_tags", Text(), nullable=False, server_default=""),  # space-separated
+    # sha256 of the normalised headline (bot.store.archive.headline_fingerprint): how a story ingested
+    # again under another id (the .txt and the .yaml of one article) is recognised as the same story.
+    Column("fingerprint", String(64), nullable=True),
     Index("ix_summaries_published", "published"),
+    Index("ix_summaries_fingerprint", "fingerprint"),
     Index("ix_summaries_ingested_at", "ingested_at"),
 )
 
@@ -223,6 +228,7 @@ feeds = Table(
     Column("failing_since", UTCDateTime(), nullable=True),
     Column("paused_reason", Text(), nullable=True),
     Column("last_announced", UTCDateTime(), nullable=True),  # newest date among announced entries
+    Column("id_scheme", String(8), nullable=False, server_default="id"),  # "id+link" once its ids repeat
     Column("created_by", String(128), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_feeds_next_fetch_at", "next_fetch_at"),
@@ -246,4 +252,14 @@ feed_entries = Table(
     PrimaryKeyConstraint("feed_id", "key", name="pk_feed_entries"),
     Index("ix_feed_entries_fingerprint", "feed_id", "fingerprint"),
     Index("ix_feed_entries_summary_id", "summary_id"),
+)
+
+# One row per shared request budget (e.g. "discord:<application>"): a token bucket every replica draws
+# from in one UPDATE, timed by the database's clock so replicas with skewed clocks still agree.
+rate_budgets = Table(
+    "rate_budgets",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("tokens", Float(), nullable=False),
+    Column("refreshed_at", UTCDateTime(), nullable=False),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -433,3 +434,20 @@ async def test_a_database_outage_logs_one_line_per_loop_when_it_starts_and_one_w
         assert all(r.exc_info is None for r in lines)
         assert len([r for r in lines if "unavailable" in r.getMessage()]) == 2  # tick and worker
         assert len([r for r in lines if "available again" in r.getMessage()]) == 2
+
+
+async def test_each_delivery_posted_is_one_info_line_naming_its_channel(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(datetime(2026, 5, 1, 7, 0, tzinfo=UTC))
+    async with stack(database_url, clock) as s:
+        for channel in ("c1", "c2"):
+            await s.channels.subscribe(ChannelKey("discord", "g", channel), "drones", user="u", now=clock())
+        with caplog.at_level(logging.INFO, logger="bot.delivery.worker"):
+            await s.service.ingest([summary("s1", "Drone story", ["drones"])])
+            await s.worker.drain()
+    posted = [r.getMessage() for r in caplog.records if "posted to" in r.getMessage()]
+    assert len(posted) == 2, posted
+    assert all(line.startswith("delivery ") and ": alert posted to " in line for line in posted)
+    assert any("c1" in line for line in posted)
+    assert any("c2" in line for line in posted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -214,6 +215,18 @@ def test_a_second_holder_of_a_sqlite_database_is_refused(tmp_path: Path) -> None
     assert hold_database("postgresql://u@localhost/db") is None
 
 
+def test_deleting_the_lock_note_does_not_let_a_second_bot_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newsbot.db'}"
+    first = hold_database(url)
+    assert first is not None
+    try:
+        (tmp_path / "newsbot.db.lock").unlink()  # a clean-up script, or a curious operator
+        with pytest.raises(AlreadyRunning, match=r"already running on .*newsbot\.db"):
+            hold_database(url)
+    finally:
+        first.release()
+
+
 async def _one_dead_one_sent(url: str) -> int:
     clock = FakeClock(START)
     async with stack(url, clock) as s:
@@ -256,3 +269,21 @@ def test_deliveries_command_lists_the_outbox_and_retries_a_dead_one(
     assert not_dead.exit_code == 1
     missing = runner.invoke(deliveries_app, ["retry", "9999"], catch_exceptions=False)
     assert missing.exit_code == 1
+    as_json = runner.invoke(deliveries_app, ["--json"], catch_exceptions=False)
+    document = json.loads(as_json.output)
+    assert document["counts"] == {"pending": 1, "sent": 1}
+    assert {d["channel"] for d in document["deliveries"]} == {"c1", "c2"}
+    assert next(d for d in document["deliveries"] if d["id"] == dead_id)["last_error"]
+
+
+@pytest.mark.parametrize("huge", ["99999999999999999999", str(2**63)])
+def test_retrying_an_id_beyond_any_row_is_a_one_line_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, huge: str
+) -> None:
+    monkeypatch.setenv("NEWSBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'newsbot.db'}")
+    monkeypatch.setenv("COLUMNS", "250")
+    result = CliRunner().invoke(deliveries_app, ["retry", huge])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # a usage error, not an overflow in the driver
+    assert "Invalid value for 'ID'" in result.output
+    assert "9223372036854775807" in result.output

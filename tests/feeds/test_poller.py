@@ -195,12 +195,13 @@ async def test_a_permanent_redirect_moves_the_stored_url(world: World) -> None:
     assert feed.url.endswith("/new.xml")
 
 
-async def test_one_story_in_two_feeds_is_stored_once(world: World) -> None:
+async def test_one_story_in_two_feeds_is_stored_once_even_under_another_title(world: World) -> None:
     world.server.serve("/feed.xml", rss(item(1)))
-    world.server.serve("/mirror.xml", rss(item(1, guid="mirror-1")))
+    world.server.serve("/mirror.xml", rss(item(1, guid="mirror-1", title="Drones: talks resume")))
     await world.store.add("mirror", world.server.url("/mirror.xml"), added_url="x", now=T0)
     world.clock.advance(hours=1)
-    await world.poller.poll_named(["wire", "mirror"])
+    await world.poller.poll_named(["wire"])
+    await world.poller.poll_named(["mirror"])
     assert len(await world.headlines()) == 1
 
 
@@ -212,3 +213,48 @@ async def test_a_digest_leaves_out_the_first_polls_stories_but_keeps_a_new_one(w
     await world.poll()
     stories = await archive.stories_for_digest(after=None, until=world.clock.now, topics=(), limit=10)
     assert [s.summary.headline for s in stories] == ["Drone talks round 0"]
+
+
+async def test_a_feed_whose_ids_repeat_keys_on_id_and_link_and_loses_no_entry(world: World) -> None:
+    world.server.serve("/feed.xml", rss(*(item(n, guid="same-id") for n in (1, 2, 3))))
+    line = await world.poll()
+    assert "3 new" in line
+    world.server.serve("/feed.xml", rss(*(item(n, guid="same-id") for n in (0, 1, 2, 3))))
+    assert "1 new" in await world.poll()
+    assert len(await world.alerts()) == 1
+    feed = await world.store.get("wire")
+    assert feed is not None
+    assert feed.id_scheme == "id+link"
+
+
+async def test_a_backlog_larger_than_one_claim_is_polled_once_each_and_every_outcome_recorded(
+    world: World,
+) -> None:
+    narrow = FeedPoller(
+        world.store,
+        world.poller.stories,
+        world.poller.tagger,
+        world.poller.fetcher,
+        settings=PollSettings(concurrency=2),  # claims two at a time: seven feeds take several claims
+        clock=world.clock,
+        owner="narrow",
+    )
+    world.server.serve("/feed.xml", rss(item(1)))
+    for n in range(6):
+        path = f"/more/{n}.xml"
+        if n % 2:
+            world.server.fail(path, 500)
+        else:
+            world.server.serve(path, rss(item(n)), etag=f'"e{n}"')
+        await world.store.add(f"more-{n}", world.server.url(path), added_url=path, now=T0)
+    first = await narrow.poll_due()
+    assert sorted(r.feed for r in first) == sorted(["wire", *(f"more-{n}" for n in range(6))])
+    assert sum(1 for r in first if r.error) == 3
+    assert await narrow.poll_due() == []  # every feed released with its next due time, none left leased
+    world.clock.advance(hours=1)
+    again = {r.feed: r.line() for r in await narrow.poll_due()}
+    assert "HTTP 304 not modified" in again["more-0"]  # the ETag of the first poll was recorded
+    assert "HTTP 500" in again["more-1"]
+    assert "more-1" in {f.name for f in await world.store.list_feeds() if f.fail_count == 2}
+    hits = [r.path for r in world.server.requests]
+    assert all(hits.count(f"/more/{n}.xml") == 2 for n in range(6))

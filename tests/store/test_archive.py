@@ -135,10 +135,13 @@ async def test_topic_pages_cover_everything_once(archive: SqlArchive) -> None:
     assert (await archive.sections_for_topic("nothing-here", limit=5)).hits == []
 
 
-async def test_story_level_topics_count_but_have_no_sections(archive: SqlArchive) -> None:
+async def test_a_story_tagged_only_at_story_level_is_found_as_one_hit_by_its_headline(
+    archive: SqlArchive,
+) -> None:
     await archive.put_many([story(1, sections=[CHIPS], story_topics=["taiwan"])], T0)
     assert await archive.topic_counts() == {"semiconductors": 1, "taiwan": 1}
-    assert (await archive.sections_for_topic("taiwan", limit=5)).hits == []
+    [hit] = (await archive.sections_for_topic("taiwan", limit=5)).hits
+    assert (hit.summary_id, hit.title) == (story(1).summary.id, story(1).summary.headline)
     assert [s.summary.id for s in await archive.recent_stories(topics=["taiwan"])] == [story(1).summary.id]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.archive import SqlArchive
-from bot.store.engine import StoreError, create_engine, normalize_url, redact_url
+from bot.store.engine import StoreError, create_engine, normalize_url, redact_text, redact_url
 from bot.store.migrate import upgrade_database
 
 
@@ -51,6 +51,41 @@ def test_unusable_urls_are_refused_without_showing_the_password(url: str) -> Non
 def test_redact_url_masks_only_the_password() -> None:
     assert redact_url("postgresql://bot:pw@h:5432/db") == "postgresql://bot:***@h:5432/db"
     assert redact_url("postgresql://bot@h/db") == "postgresql://bot@h/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://bot:s3cr/et@h:5432/db", "postgresql://bot:***@h:5432/db"),
+        (
+            "postgresql://bot@h/db?password=s3cr3t&sslmode=require",
+            "postgresql://bot@h/db?password=***&sslmode=require",
+        ),
+        ("postgresql://bot@h/db?sslpassword=s3cr3t", "postgresql://bot@h/db?sslpassword=***"),
+        ("postgresql://bot:s3cr%40t@h/db", "postgresql://bot:***@h/db"),
+        ("postgresql://bot:s3@cr3t@h/db", "postgresql://bot:***@h/db"),
+        ("s3cr3t", "<unreadable database URL>"),
+    ],
+)
+def test_every_form_of_database_password_is_hidden(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_url_quoted_inside_a_driver_error_loses_its_password() -> None:
+    text = redact_text("connect failed for postgresql://bot@h/db?password=s3cr3t (refused)")
+    assert "s3cr3t" not in text
+    assert "postgresql://bot@h/db?password=***" in text
+
+
+def test_libpq_sslmode_is_refused_with_asyncpgs_spelling() -> None:
+    with pytest.raises(StoreError, match=r"\?ssl=require"):
+        normalize_url("postgresql://bot@h/db?sslmode=require")
+
+
+def test_an_unencoded_at_sign_in_the_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(StoreError, match="%40") as caught:
+        normalize_url("postgresql://bot:s3@cr3t@h/db")
+    assert "cr3t" not in str(caught.value)
 
 
 async def test_sqlite_folder_is_created(tmp_path: Path) -> None:

@@ -53,8 +53,10 @@ async def test_a_due_feed_is_leased_to_one_process_until_it_is_released(store: S
     await store.add("a", "https://a.example/feed", added_url="x", now=T0)
     [mine] = await store.claim(T0, "one", lease_for=LEASE, limit=10)
     assert await store.claim(T0, "two", lease_for=LEASE, limit=10) == []
-    assert not await store.release(mine.id, "two", next_fetch_at=T0)  # not the holder
-    assert await store.release(mine.id, "one", next_fetch_at=T0 + timedelta(minutes=15), last_status=304)
+    await store.release_many("two", [(mine.id, {"next_fetch_at": T0})])  # not the holder: no effect
+    assert await store.claim(T0, "two", lease_for=LEASE, limit=10) == []
+    done = {"next_fetch_at": T0 + timedelta(minutes=15), "last_status": 304}
+    await store.release_many("one", [(mine.id, done)])
     assert await store.claim(T0 + timedelta(minutes=1), "two", lease_for=LEASE, limit=10) == []
     [again] = await store.claim(T0 + timedelta(minutes=15), "two", lease_for=LEASE, limit=10)
     assert again.last_status == 304

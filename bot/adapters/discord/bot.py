@@ -72,6 +72,10 @@ def quiet_voice_warnings() -> None:
     discord.VoiceClient.warn_dave = False
 
 
+def _scope(guild_ids: list[int]) -> str:
+    return f"commands in {len(guild_ids)} guild(s)" if guild_ids else "global commands"
+
+
 class _Client(discord.Client):
     """discord.Client whose interactions all go to newsbot's handler."""
 
@@ -82,7 +86,7 @@ class _Client(discord.Client):
         self._newsbot_ready = ready
 
     async def on_ready(self) -> None:
-        log.info("discord: connected as %s", self.user)
+        log.debug("discord: gateway ready as %s", self.user)  # again after every reconnect
         self._newsbot_ready.set()
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -133,6 +137,7 @@ class DiscordBot:
             connect: asyncio.Task[None] | None = None
             try:
                 await login(client, token, api_base)
+                log.info("discord: connected as %s (%s)", client.user, _scope(self.settings.guild_ids))
                 if self.settings.gateway_url is None and api_base != DEFAULT_API_BASE:
                     await self._gateway_from_api(client)
                 if self.sync:

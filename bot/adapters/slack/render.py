@@ -14,6 +14,7 @@ the dicts themselves. The tests check every block with `Block.parse(b).validate_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from bot.adapters.links import one_line, web_link
@@ -59,6 +60,8 @@ _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "
 _QUOTE = re.compile(r"(?<!\S)&gt;")
 _BROADCAST = re.compile(r"@(?=everyone|here|channel)", re.IGNORECASE)
 _ANGLE = re.compile(r"<(?=\S)")
+# A code span in newsbot's own words: one line, between a pair of backticks.
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # Sequences a forced cut must not separate: entities, and links (at most LINK_URL_MAX long).
 _KEEP = re.compile(r"&(?:amp|lt|gt);|<[^<>\s]*>")
 
@@ -70,7 +73,8 @@ def render_digest(digest: Digest, labels: dict[str, str] | None = None) -> list[
 
 def render_reply(reply: Reply) -> list[dict[str, Any]]:
     """Return chat.postMessage arguments (blocks and fallback text, no channel) within Block Kit's limits."""
-    footer = _footer(reply)
+    own = _own if reply.own_words else _mrkdwn  # how the reply's own fields read (items: always _mrkdwn)
+    footer = _footer(reply, own)
     out = _Messages(footer)
     title = one_line(reply.title)
     body: list[str] = []
@@ -78,17 +82,17 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
         header, clipped = clip(_plain(title), HEADER_TEXT_MAX)
         out.add({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}}, header)
         if clipped:  # the full title leads the first section, so a long title loses nothing
-            body.append(_mrkdwn(title))
+            body.append(own(title))
     if reply.notice and reply.notice.strip():
-        notice = _mrkdwn(reply.notice.strip())
+        notice = own(reply.notice.strip())
         if len(notice) <= TEXT_OBJECT_MAX:
             out.add(_context(notice), notice)
         else:
             body.append(notice)
     if reply.text.strip():
-        body.append(_mrkdwn(reply.text))
+        body.append(own(reply.text))
     # An introduction too long for one message continues under a line that names the reply.
-    out.resume = _continued(_mrkdwn(title))
+    out.resume = _continued(own(title))
     out.add_sections("\n\n".join(body), "", "")
     for item in reply.items:
         out.add_item(item.title, item.url, item.meta, item.text, [(p.title, p.text) for p in item.parts])
@@ -102,7 +106,10 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
                 "elements": [{"type": "mrkdwn", "text": t, "verbatim": True} for t in closing],
             }
         )
-    return _bodies(out.messages, title or (reply.items[0].title if reply.items else ""), reply.text)
+    if title:
+        return _bodies(out.messages, title, reply.text, own)
+    # Untitled: the notification names the first story, which is summary text.
+    return _bodies(out.messages, reply.items[0].title if reply.items else "", reply.text, _mrkdwn)
 
 
 class _Messages:
@@ -214,14 +221,16 @@ def _continued(title: str) -> str:
     return clip(title, TITLE_MAX - len(CONTINUED), keep=_KEEP)[0] + CONTINUED
 
 
-def _bodies(messages: list[list[dict[str, Any]]], title: str, text: str) -> list[dict[str, Any]]:
+def _bodies(
+    messages: list[list[dict[str, Any]]], title: str, text: str, markup: Callable[[str], str]
+) -> list[dict[str, Any]]:
     summary = one_line(title) or "newsbot"
     intro = one_line(text)
     first = clip(f"{summary} — {intro}" if intro else summary, FALLBACK_MAX)[0]
     count = len(messages)
     return [
         {
-            "text": _mrkdwn(
+            "text": markup(
                 first if i == 1 else clip(summary, FALLBACK_MAX - 20)[0] + f" (cont. {i}/{count})"
             ),
             "blocks": blocks,
@@ -240,8 +249,8 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text, "verbatim": True}]}
 
 
-def _footer(reply: Reply) -> str:
-    bits = [_mrkdwn(reply.footer.strip())] if reply.footer and reply.footer.strip() else []
+def _footer(reply: Reply, own: Callable[[str], str]) -> str:
+    bits = [own(reply.footer.strip())] if reply.footer and reply.footer.strip() else []
     if reply.pages > 1:
         bits.append(f"page {reply.page} of {reply.pages}")
     return clip(" · ".join(bits), TEXT_OBJECT_MAX, keep=_KEEP)[0]
@@ -266,14 +275,15 @@ def _plain(text: str) -> str:
     return _ANGLE.sub("<" + _ZWSP, _BROADCAST.sub("@" + _ZWSP, text))
 
 
-def _mrkdwn(text: str) -> str:
+def _mrkdwn(text: str, escape: Callable[[str], str] | None = None) -> str:
     """Return plain text as mrkdwn that renders literally: escaped, unformattable and unable to ping.
 
     Bare URLs become explicit <url> links: with `verbatim` Slack no longer links them itself, and
     inside the brackets their underscores and asterisks cannot format anything.
     """
+    escape = escape or _escape_plain
     if "://" not in text:
-        return _escape_plain(text)
+        return escape(text)
     pieces = _URL_IN_TEXT.split(text)
     out: list[str] = []
     for i, piece in enumerate(pieces):
@@ -282,14 +292,38 @@ def _mrkdwn(text: str) -> str:
         if link and len(link) <= LINK_URL_MAX:
             out.append("<" + link + ">")
         else:
-            out.append(_escape_plain(piece))
+            out.append(escape(piece))
     return "".join(out)
 
 
-def _escape_plain(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_LOOKALIKES)
+def _own(text: str) -> str:
+    """Return newsbot's own words (Reply.own_words: title, text, notice, footer) as mrkdwn people can copy.
+
+    Summary text gets look-alikes for every marker so it can never format; applied to the bot's
+    help that turned NEWSBOT_SLACK__ADMINS and `cron "0 8 * * mon-fri"` into text that no longer
+    works when pasted back. newsbot writes what is meant to be copied in `code` spans, which Slack
+    shows literally; the rest keeps its characters. Both still lose "<", "&" and broadcasts, since
+    the bot's words quote what people typed.
+    """
+    pieces = _CODE_SPAN.split(text)
+    return "".join(
+        f"`{_unpingable(piece)}`" if i % 2 else _mrkdwn(piece, _escape_own) for i, piece in enumerate(pieces)
+    )
+
+
+def _escape_own(text: str) -> str:
+    # A backtick left unpaired would open a code span up to some later one: it gets its look-alike.
+    return _unpingable(text).replace("`", "\u02cb")
+
+
+def _unpingable(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if "&gt;" in text:
         text = _QUOTE.sub(_ZWSP + "&gt;", text)
     if "@" in text:
         text = _BROADCAST.sub("@" + _ZWSP, text)
     return text
+
+
+def _escape_plain(text: str) -> str:
+    return _unpingable(text.translate(_LOOKALIKES))

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("failing_since", UTCDateTime(), nullable=True),
         sa.Column("paused_reason", sa.Text(), nullable=True),
         sa.Column("last_announced", UTCDateTime(), nullable=True),
+        sa.Column("id_scheme", sa.String(8), nullable=False, server_default="id"),
         sa.Column("created_by", sa.String(128), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
