@@ -40,10 +40,57 @@ GUARDED: dict[str, list[str]] = {
 }  # fmt: skip
 KILLED = {"killed", "timeout", "caught by type check"}  # statuses that mean a test noticed the mutant
 UNDECIDED = {"skipped", "not checked"}  # left out of the score
-# Mutants judged equivalent (no user could tell them from the original), matched by the module, the function
-# (mutmut's key: "x_name" or "xǁClassǁmethod") and a line the mutant adds, so renumbering after an edit
-# elsewhere keeps them matched. They are left out of the score and listed with their reason; see MUTATION.md.
-EQUIVALENT: list[tuple[str, str, str, str]] = []  # (module, function, added line, reason)
+# Mutants judged equivalent (no user could tell them from the original), matched by module, function (mutmut's
+# key: "x_name" or "xǁClassǁmethod") and a line of the mutant's diff, so renumbering after an edit elsewhere
+# keeps them matched: "+line" is a line the mutant adds, "-line" one it removes; a leading-space line must
+# match with its indentation (as `mutmut show` prints it), otherwise surrounding space is ignored. Only
+# survivors are looked up. They are left out of the score and listed with their reason (see MUTATION.md).
+_SLACK_BOT = "bot/adapters/slack/bot.py"
+_CRON = "bot/delivery/cron.py"
+_CRON_FIRE = "xǁApsCronRulesǁnext_fire"
+_UNREACHABLE = (
+    "no expression needs 10,000 wall-clock slots at or before `after`: the loop returns or raises first"
+)
+_PER_CALL_TIMEOUT = (
+    "every call through this session passes its own timeout (the web client's, RESPONSE_TIMEOUT)"
+)
+EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
+    ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
+     "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
+    (_CRON, _CRON_FIRE, "+nxt = trigger.get_next_fire_time(None, nxt.replace(microsecond=0) + _ONE_SECOND)",
+     "5-field cron fires on whole minutes: searching from 1 µs or 1 s after a slot finds the same next slot"),
+    (_CRON, _CRON_FIRE, "+nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=1) + _ONE_SECOND)",
+     "CronTrigger starts at min(now, previous + 1 µs); `now` is at least a second later either way"),
+    (_CRON, _CRON_FIRE, "+instant = nxt.replace(tzinfo=zone, fold=0).astimezone(None)",
+     "the same instant in the host's zone instead of UTC; every caller compares instants or converts again"),
+    (_CRON, _CRON_FIRE, "+instant = nxt.replace(tzinfo=zone, ).astimezone(UTC)",
+     "CronTrigger's naive times already have fold=0"),
+    (_CRON, _CRON_FIRE, "+if instant >= after:",
+     "nxt is a later wall time than `after`'s own; two wall times share an instant only in a spring gap, "
+     "and the gap time is the earlier one, so the instant is never equal to `after`"),
+    (_CRON, _CRON_FIRE, '+    raise ValueError(None)', _UNREACHABLE),
+    (_CRON, _CRON_FIRE, '+    raise ValueError("XXthe expression never firesXX")', _UNREACHABLE),
+    (_CRON, _CRON_FIRE, '+    raise ValueError("THE EXPRESSION NEVER FIRES")', _UNREACHABLE),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", '-name="newsbot",', "Bolt uses the app name in its log lines only"),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", '-logger=logging.getLogger("bot.adapters.slack.bolt"),',
+     "which logger Bolt writes to: operator output, not behaviour"),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+ssl_check_enabled=None,",
+     "Bolt treats None like False: ssl_check requests are still verified (test_forged_stale_and_unsigned...)"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self._session = aiohttp.ClientSession(timeout=None)", _PER_CALL_TIMEOUT),
+    (_SLACK_BOT, "xǁSlackBotǁstart",
+     "+self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))", _PER_CALL_TIMEOUT),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.responder.session = None",
+     "slack_sdk then opens a session per answer, with the same timeout; the same posts reach Slack"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.app, app_token=_secret(self.settings.app_token), web_client=None",
+     "Bolt's Socket Mode handler falls back to app.client, which is this same client"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.app, app_token=_secret(self.settings.app_token), )",
+     "Bolt's Socket Mode handler falls back to app.client, which is this same client"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self._runner = web.AppRunner(self.web_app(), )",
+     "aiohttp's access log lines only"),
+    (_SLACK_BOT, "xǁSlackBotǁ_check_token",
+     "+data = exc.response.data if (isinstance(exc.response.data, dict)) or True else {}",
+     "slack_sdk raises SlackApiError from validate(), which has already read the body as a dict"),
+]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
@@ -109,12 +156,16 @@ def _show(mutmut: Path, name: str, target: Path, env: dict[str, str]) -> str:
 
 def _equivalent(name: str, diff: str) -> str | None:
     """Return the reason a surviving mutant is equivalent, or None when it is a real survivor."""
-    added = [
-        line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    changed = [
+        line.rstrip() for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in {"+++", "---"}
     ]
-    for module, function, line, reason in EQUIVALENT:
-        if _module_of(name) == module and _function_of(name) == function and line in added:
-            return reason
+    for module, function, wanted, reason in EQUIVALENT:
+        if _module_of(name) != module or _function_of(name) != function:
+            continue
+        sign, text = wanted[0], wanted[1:]
+        for line in changed:
+            if line[0] == sign and (line[1:] == text if text[:1].isspace() else line[1:].strip() == text):
+                return reason
     return None
 
 
@@ -124,20 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--children", type=int, default=1, help="mutants tested at once (default 1: the 2 cores are shared)"
     )
+    parser.add_argument(
+        "--report", action="store_true", help="print the score of the last run again, without running mutmut"
+    )
     args = parser.parse_args(argv)
     modules = args.modules or list(GUARDED)
     unknown = [m for m in modules if m not in GUARDED]
     if unknown:
         parser.error(f"no guarding tests are listed for {', '.join(unknown)} (add them to GUARDED)")
     target = SCRATCH / "-".join(Path(m).stem for m in modules)[:80]
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    _copy_repo(target)
-    _configure(target, modules)
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONPATH": str(target)}
-    command = [str(mutmut), "run", "--max-children", str(args.children)]
-    run = subprocess.run(command, cwd=target, env=env, check=False)  # noqa: S603 - our own venv's mutmut
+    returncode = 0
+    if not args.report:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        _copy_repo(target)
+        _configure(target, modules)
+        command = [str(mutmut), "run", "--max-children", str(args.children)]
+        returncode = subprocess.run(command, cwd=target, env=env, check=False).returncode  # noqa: S603 - our mutmut
     statuses = _statuses(target)
     diffs = {n: _show(mutmut, n, target, env) for n, st in statuses.items() if st not in KILLED | UNDECIDED}
     for name, diff in diffs.items():
@@ -157,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n--- {f'equivalent ({reason})' if reason else statuses[name]}: {name}")
         print(diffs[name], end="")
     print(f"\n(scratch copy: {target}; `cd` there and run `{mutmut} show NAME` for any mutant)")
-    return run.returncode
+    return returncode
 
 
 if __name__ == "__main__":

@@ -94,6 +94,14 @@ def test_a_slot_older_than_the_grace_is_skipped_not_posted_late() -> None:
     assert plan.next_fire_at == datetime(2026, 5, 2, 8, tzinfo=UTC)
 
 
+def test_a_missed_slot_exactly_the_grace_old_is_still_delivered() -> None:
+    due = datetime(2026, 4, 30, 20, tzinfo=UTC)  # missed; the next slot, 02:00, is exactly six hours old
+    plan = plan_due(RULES, "0 2,20 * * *", "UTC", due, datetime(2026, 5, 1, 8, tzinfo=UTC), grace=GRACE)
+    assert plan.slot == datetime(2026, 5, 1, 2, tzinfo=UTC)
+    assert plan.next_fire_at == datetime(2026, 5, 1, 20, tzinfo=UTC)
+    assert plan.dropped
+
+
 def test_on_time_slot_is_delivered_and_the_next_one_planned() -> None:
     due = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)  # 08:00 in Kolkata
     plan = plan_due(RULES, "0 8 * * *", "Asia/Kolkata", due, due + timedelta(seconds=3), grace=GRACE)
@@ -108,6 +116,8 @@ def test_bad_expressions_and_zones_are_value_errors() -> None:
         RULES.next_fire("0 8 * * *", "Mars/Olympus", datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="25"):
         RULES.next_fire("0 25 * * *", "UTC", datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match=r"^the expression never fires$"):  # 30 February
+        RULES.next_fire("0 8 30 2 *", "UTC", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 # Hypothesis takes naive bounds and makes the values aware through `timezones=`.

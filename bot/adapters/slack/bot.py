@@ -14,7 +14,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.admins import CACHE_SECONDS, AdminCheck
+from bot.adapters.slack.admins import AdminCheck
 from bot.adapters.slack.handlers import CommandHandlers, Responder
 from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
 from bot.adapters.slack.sender import make_client
@@ -52,7 +52,6 @@ class SlackBot:
         commands: CommandTable,
         *,
         client: AsyncWebClient | None = None,
-        admin_cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         check_command_name(settings.command)
         if not _secret(settings.bot_token):
@@ -66,7 +65,7 @@ class SlackBot:
         self.client = client or make_client(
             settings.bot_token, settings.api_base, timeout=API_TIMEOUT, retries=True
         )
-        self.admins = AdminCheck(self.client, settings.admins, ttl=admin_cache_seconds)
+        self.admins = AdminCheck(self.client, settings.admins)
         self.responder = Responder()
         self.app = AsyncApp(
             name="newsbot",
