@@ -431,6 +431,30 @@ async def test_shutdown_waits_for_an_answer_slack_never_takes_only_the_drain_tim
             writer.close()
 
 
+async def test_a_slack_api_that_never_answers_delays_start_only_by_the_api_timeout(
+    news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.adapters.slack.bot.API_TIMEOUT", 0.2)
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    stalled = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    api_base = f"http://127.0.0.1:{stalled.sockets[0].getsockname()[1]}/api/"
+    bot = SlackBot(slack_settings(slack, api_base=api_base), news_app.commands)
+    try:
+        async with asyncio.timeout(5):  # auth.test is given up on; the bot serves commands anyway
+            await bot.start()
+        assert held, "auth.test never left"
+        assert bot.port is not None
+    finally:
+        await bot.close()
+        stalled.close()
+        for writer in held:
+            writer.close()
+
+
 async def test_a_bot_that_never_started_closes_quietly_twice(news_app: App, slack: FakeSlack) -> None:
     bot = SlackBot(slack_settings(slack), news_app.commands)  # e.g. the other platform failed to start first
 
@@ -465,7 +489,10 @@ async def test_socket_mode_answers_without_listening_on_http(news_app: App, slac
 async def test_a_rejected_token_stops_start_with_a_clear_message(news_app: App, slack: FakeSlack) -> None:
     bot = SlackBot(slack_settings(slack, bot_token="xoxb-revoked-000"), news_app.commands)
 
-    says = r"rejected NEWSBOT_SLACK__BOT_TOKEN \(invalid_auth\); copy the Bot User OAuth Token \(xoxb-…\) from the app's OAuth & Permissions page"
+    says = (
+        r"^slack: Slack rejected NEWSBOT_SLACK__BOT_TOKEN \(invalid_auth\); copy the Bot User OAuth Token "
+        r"\(xoxb-…\) from the app's OAuth & Permissions page$"
+    )
     with pytest.raises(SlackSetupError, match=says) as caught:
         await bot.start()
     assert "xoxb-revoked-000" not in str(caught.value)
@@ -475,10 +502,10 @@ async def test_a_rejected_token_stops_start_with_a_clear_message(news_app: App, 
     ("changes", "message"),
     [
         ({"command": "/topic"}, "built-in commands"),
-        ({"bot_token": None}, "slack: NEWSBOT_SLACK__BOT_TOKEN is not set"),
+        ({"bot_token": None}, "^slack: NEWSBOT_SLACK__BOT_TOKEN is not set$"),
         (
             {"signing_secret": None},
-            r"slack: set NEWSBOT_SLACK__SIGNING_SECRET \(HTTP mode\) or NEWSBOT_SLACK__APP_TOKEN \(Socket Mode\)",
+            r"^slack: set NEWSBOT_SLACK__SIGNING_SECRET \(HTTP mode\) or NEWSBOT_SLACK__APP_TOKEN \(Socket Mode\)$",
         ),
     ],
 )
