@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -399,60 +400,59 @@ async def test_run_serves_until_stopped_and_then_closes(news_app: App, slack: Fa
     assert [c.method for c in slack.calls if c.method != "response"][:1] == ["auth.test"]
 
 
-async def test_shutdown_waits_for_an_answer_slack_never_takes_only_the_drain_time(
-    news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("bot.adapters.slack.bot.DRAIN_SECONDS", 0.05)
+@contextlib.asynccontextmanager
+async def stalled_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A loopback server that takes every request and never answers: its base URL and the held connections."""
     held: list[asyncio.StreamWriter] = []
 
     async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
 
-    stalled = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    response_url = f"http://127.0.0.1:{stalled.sockets[0].getsockname()[1]}/response/r1"
-    bot = SlackBot(slack_settings(slack), news_app.commands)
-    await bot.start()
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     try:
-        body = slash_command("topics", response_url)
-        async with aiohttp.ClientSession() as session:
-            url = f"http://127.0.0.1:{bot.port}/slack/events"
-            async with session.post(url, data=body, headers=signed_headers(body)) as r:
-                assert r.status == 200
-        for _ in range(500):
-            if held:
-                break
-            await asyncio.sleep(0.01)
-        assert held, "the answer never left for response_url"
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", held
     finally:
-        async with asyncio.timeout(5):  # the answer's own timeout is 10 s; shutdown must not wait for it
-            await bot.close()
-        stalled.close()
+        server.close()
         for writer in held:
             writer.close()
+
+
+async def test_shutdown_waits_for_an_answer_slack_never_takes_only_the_drain_time(
+    news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.adapters.slack.bot.DRAIN_SECONDS", 0.05)
+    async with stalled_server() as (base, held):
+        bot = SlackBot(slack_settings(slack), news_app.commands)
+        await bot.start()
+        try:
+            body = slash_command("topics", f"{base}/response/r1")
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{bot.port}/slack/events"
+                async with session.post(url, data=body, headers=signed_headers(body)) as r:
+                    assert r.status == 200
+            for _ in range(500):
+                if held:
+                    break
+                await asyncio.sleep(0.01)
+            assert held, "the answer never left for response_url"
+        finally:
+            async with asyncio.timeout(5):  # the answer's own timeout is 10 s; shutdown must not wait for it
+                await bot.close()
 
 
 async def test_a_slack_api_that_never_answers_delays_start_only_by_the_api_timeout(
     news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bot.adapters.slack.bot.API_TIMEOUT", 0.2)
-    held: list[asyncio.StreamWriter] = []
-
-    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    stalled = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    api_base = f"http://127.0.0.1:{stalled.sockets[0].getsockname()[1]}/api/"
-    bot = SlackBot(slack_settings(slack, api_base=api_base), news_app.commands)
-    try:
-        async with asyncio.timeout(5):  # auth.test is given up on; the bot serves commands anyway
-            await bot.start()
-        assert held, "auth.test never left"
-        assert bot.port is not None
-    finally:
-        await bot.close()
-        stalled.close()
-        for writer in held:
-            writer.close()
+    async with stalled_server() as (base, held):
+        bot = SlackBot(slack_settings(slack, api_base=f"{base}/api/"), news_app.commands)
+        try:
+            async with asyncio.timeout(5):  # auth.test is given up on; the bot serves commands anyway
+                await bot.start()
+            assert held, "auth.test never left"
+            assert bot.port is not None
+        finally:
+            await bot.close()
 
 
 async def test_a_bot_that_never_started_closes_quietly_twice(news_app: App, slack: FakeSlack) -> None:
