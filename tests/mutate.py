@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,9 @@ UNDECIDED = {"skipped", "not checked"}  # left out of the score
 # match with its indentation (as `mutmut show` prints it), otherwise surrounding space is ignored. Only
 # survivors are looked up. They are left out of the score and listed with their reason (see MUTATION.md).
 _SLACK_BOT = "bot/adapters/slack/bot.py"
+_DISCORD = "bot/adapters/discord/sender.py"
+_DICT_ONLY = "Discord's parsed body is only read behind isinstance(data, dict): None and '' behave alike"
+_HAS_ID = "Discord's create-message answer (2xx) always carries the message's id"
 _CRON = "bot/delivery/cron.py"
 _CRON_FIRE = "xǁApsCronRulesǁnext_fire"
 _UNREACHABLE = (
@@ -73,6 +77,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_CRON, _CRON_FIRE, '+    raise ValueError(None)', _UNREACHABLE),
     (_CRON, _CRON_FIRE, '+    raise ValueError("XXthe expression never firesXX")', _UNREACHABLE),
     (_CRON, _CRON_FIRE, '+    raise ValueError("THE EXPRESSION NEVER FIRES")', _UNREACHABLE),
+    (_DISCORD, "x_classify", '+response.headers.get("X-RateLimit-Global", "XXXX").lower() == "true"',
+     "a missing X-RateLimit-Global reads as 'not global' with either default"),
+    (_DISCORD, "x_classify", '+data: Any = ""', _DICT_ONLY),
+    (_DISCORD, "x_classify", '+data = ""', _DICT_ONLY),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", None)) if isinstance(data, dict) else ""', _HAS_ID),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", )) if isinstance(data, dict) else ""', _HAS_ID),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", "XXXX")) if isinstance(data, dict) else ""', _HAS_ID),
     (_SLACK_BOT, "xǁSlackBotǁ__init__", '-name="newsbot",', "Bolt uses the app name in its log lines only"),
     (_SLACK_BOT, "xǁSlackBotǁ__init__", '-logger=logging.getLogger("bot.adapters.slack.bolt"),',
      "which logger Bolt writes to: operator output, not behaviour"),
@@ -162,11 +173,28 @@ def _show(mutmut: Path, name: str, target: Path, env: dict[str, str]) -> str:
     ).stdout
 
 
+_STRING = re.compile(r'"([^"]*)"')
+_HEADER_NAME = re.compile(r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via)$")
+
+
+def _header_case_only(changed: list[str]) -> bool:
+    """Whether a mutant only changes the case of an HTTP header's name, which aiohttp looks up case-blind."""
+    removed = [line[1:] for line in changed if line[0] == "-"]
+    added = [line[1:] for line in changed if line[0] == "+"]
+    if len(removed) != 1 or len(added) != 1 or removed[0].lower() != added[0].lower():
+        return False
+    before, after = _STRING.findall(removed[0]), _STRING.findall(added[0])
+    differ = [(b, a) for b, a in zip(before, after, strict=False) if b != a]
+    return len(before) == len(after) and len(differ) == 1 and bool(_HEADER_NAME.match(differ[0][0]))
+
+
 def _equivalent(name: str, diff: str) -> str | None:
     """Return the reason a surviving mutant is equivalent, or None when it is a real survivor."""
     changed = [
         line.rstrip() for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in {"+++", "---"}
     ]
+    if _header_case_only(changed):
+        return "HTTP header names are case-insensitive (aiohttp's CIMultiDictProxy)"
     for module, function, wanted, reason in EQUIVALENT:
         if _module_of(name) != module or _function_of(name) != function:
             continue

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.sender import DiscordSender, nonce_for
@@ -278,3 +279,26 @@ async def test_rendered_replies_pass_the_payload_checker_as_sent(
         assert isinstance(await sender.send(f"{i}", body, key=f"r{i}"), Sent)
     sent = [r.json for r in fake.requests_to("POST", r"/channels/\d+/messages$")]
     run_checker("check-discord-payloads", sent, tmp_path)
+
+
+async def test_a_post_accepted_with_only_some_rate_limit_headers_is_still_sent() -> None:
+    # A proxy in front of Discord may strip headers: a 200 with a bucket but no limit is still a posted message.
+    async def accept(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"id": "1234"}, headers={"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "4"}
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/v10/channels/{channel}/messages", accept)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    sender = DiscordSender(f"http://127.0.0.1:{port}/api/v10", "token")
+    try:
+        outcome = await sender.send(CHANNEL, {"content": "hello"}, key="k1")
+    finally:
+        await sender.close()
+        await runner.cleanup()
+    assert outcome == Sent(message_id="1234")
