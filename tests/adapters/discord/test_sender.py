@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.adapters.discord.render import render_reply
-from bot.adapters.discord.sender import DiscordSender, nonce_for
+from bot.adapters.discord.sender import BucketState, DiscordSender, nonce_for
 from bot.core.ports import Failed, RetryLater, Sent
 from bot.core.reply import Item, Reply
 from tests.adapters.payload_tools import hostile_replies, run_checker
@@ -281,24 +281,34 @@ async def test_rendered_replies_pass_the_payload_checker_as_sent(
     run_checker("check-discord-payloads", sent, tmp_path)
 
 
-async def test_a_post_accepted_with_only_some_rate_limit_headers_is_still_sent() -> None:
-    # A proxy in front of Discord may strip headers: a 200 with a bucket but no limit is still a posted message.
+async def _post_once(headers: dict[str, str]) -> tuple[object, BucketState | None]:
+    """Post once to a loopback Discord that accepts with `headers`; return the outcome and the bucket seen."""
+
     async def accept(_request: web.Request) -> web.Response:
-        return web.json_response(
-            {"id": "1234"}, headers={"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "4"}
-        )
+        return web.json_response({"id": "1234"}, headers=headers)
 
     app = web.Application()
     app.router.add_post("/api/v10/channels/{channel}/messages", accept)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    sender = DiscordSender(f"http://127.0.0.1:{port}/api/v10", "token")
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    sender = DiscordSender(f"http://127.0.0.1:{runner.addresses[0][1]}/api/v10", "token")
     try:
-        outcome = await sender.send(CHANNEL, {"content": "hello"}, key="k1")
+        return await sender.send(CHANNEL, {"content": "hello"}, key="k1"), sender.bucket_state(CHANNEL)
     finally:
         await sender.close()
         await runner.cleanup()
+
+
+async def test_a_post_accepted_with_only_some_rate_limit_headers_is_still_sent() -> None:
+    # A proxy in front of Discord may strip headers: a 200 with a bucket but no limit is still a posted message.
+    outcome, _ = await _post_once({"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "4"})
     assert outcome == Sent(message_id="1234")
+
+
+async def test_an_empty_bucket_without_a_bucket_id_still_holds_the_next_post_back() -> None:
+    # The worker paces a channel from `remaining` and `reset_after`; the bucket id is not needed for that.
+    outcome, state = await _post_once({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"})
+    assert outcome == Sent(message_id="1234")
+    assert state is not None
+    assert (state.remaining, state.reset_after) == (0, 2.5)
