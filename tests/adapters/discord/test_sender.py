@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -312,3 +313,11 @@ async def test_an_empty_bucket_without_a_bucket_id_still_holds_the_next_post_bac
     assert outcome == Sent(message_id="1234")
     assert state is not None
     assert (state.remaining, state.reset_after) == (0, 2.5)
+
+
+async def test_closing_the_sender_leaves_a_session_the_caller_lent_it_open(fake: FakeDiscord) -> None:
+    async with aiohttp.ClientSession() as session:
+        sender = DiscordSender(fake.api_base, TOKEN, session=session)
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+        await sender.close()
+        assert not session.closed  # the bot's other users of the session keep working
