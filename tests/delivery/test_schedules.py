@@ -67,6 +67,12 @@ def test_autumn_repeated_slot_fires_once_at_its_first_pass() -> None:
     )
 
 
+def test_during_the_repeated_autumn_hour_the_next_slot_skips_the_one_already_fired() -> None:
+    # 01:10 UTC is 02:10 on Berlin's second pass; 02:30 fired on the first pass (00:30 UTC), so 03:30 is next.
+    after = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    assert RULES.next_fire("30 * * * *", BERLIN, after) == datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+
+
 def test_hourly_schedule_has_one_slot_for_the_repeated_autumn_hour() -> None:
     keys = _run_ticks(
         "0 * * * *",
