@@ -177,7 +177,7 @@ def _show(mutmut: Path, name: str, target: Path, env: dict[str, str]) -> str:
 
 
 _STRING = re.compile(r'"([^"]*)"')
-_HEADER_NAME = re.compile(r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via)$")
+_HEADER_NAME = re.compile(r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via|authorization|user-agent)$")
 
 
 def _header_case_only(changed: list[str]) -> bool:

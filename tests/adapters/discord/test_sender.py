@@ -321,3 +321,12 @@ async def test_closing_the_sender_leaves_a_session_the_caller_lent_it_open(fake:
         assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
         await sender.close()
         assert not session.closed  # the bot's other users of the session keep working
+
+
+async def test_an_api_base_written_with_a_trailing_slash_still_posts(fake: FakeDiscord) -> None:
+    sender = DiscordSender(fake.api_base + "/", TOKEN)
+    try:
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+    finally:
+        await sender.close()
+    assert len(posts(fake)) == 1
