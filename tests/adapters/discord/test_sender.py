@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.adapters.discord.render import render_reply
 from bot.adapters.discord.sender import BucketState, DiscordSender, nonce_for
@@ -330,3 +331,11 @@ async def test_an_api_base_written_with_a_trailing_slash_still_posts(fake: FakeD
     finally:
         await sender.close()
     assert len(posts(fake)) == 1
+
+
+async def test_a_token_given_as_a_secret_is_sent_as_the_token_not_its_mask(fake: FakeDiscord) -> None:
+    sender = DiscordSender(fake.api_base, SecretStr(TOKEN))
+    try:
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+    finally:
+        await sender.close()
