@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,78 @@ GUARDED: dict[str, list[str]] = {
 }  # fmt: skip
 KILLED = {"killed", "timeout", "caught by type check"}  # statuses that mean a test noticed the mutant
 UNDECIDED = {"skipped", "not checked"}  # left out of the score
+# Mutants judged equivalent (no user could tell them from the original), matched by module, function (mutmut's
+# key: "x_name" or "xǁClassǁmethod") and a line of the mutant's diff, so renumbering after an edit elsewhere
+# keeps them matched: "+line" is a line the mutant adds, "-line" one it removes; a leading-space line must
+# match with its indentation (as `mutmut show` prints it), otherwise surrounding space is ignored. Only
+# survivors are looked up. They are left out of the score and listed with their reason (see MUTATION.md).
+_SLACK_BOT = "bot/adapters/slack/bot.py"
+_DISCORD = "bot/adapters/discord/sender.py"
+_DICT_ONLY = "Discord's parsed body is only read behind isinstance(data, dict): None and '' behave alike"
+_HAS_ID = "Discord's create-message answer (2xx) always carries the message's id"
+_CRON = "bot/delivery/cron.py"
+_CRON_FIRE = "xǁApsCronRulesǁnext_fire"
+_UNREACHABLE = (
+    "no expression needs 10,000 wall-clock slots at or before `after`: the loop returns or raises first"
+)
+_SESSION_TIMEOUT = "start() hands the client a session whose own timeout (API_TIMEOUT) bounds every call"
+_RETRIED_ELSEWHERE = (
+    "users.info is a GET, which aiohttp itself retries on a dropped connection; Bolt's Socket Mode client "
+    "reconnects by itself; a failed auth.test is only logged (both measured with a dropped connection)"
+)
+EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
+    ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
+     "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
+    (_CRON, _CRON_FIRE, "+nxt = trigger.get_next_fire_time(None, nxt.replace(microsecond=0) + _ONE_SECOND)",
+     "5-field cron fires on whole minutes: searching from 1 µs or 1 s after a slot finds the same next slot"),
+    (_CRON, _CRON_FIRE, "+nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=1) + _ONE_SECOND)",
+     "CronTrigger starts at min(now, previous + 1 µs); `now` is at least a second later either way"),
+    (_CRON, _CRON_FIRE, "+instant = nxt.replace(tzinfo=zone, fold=0).astimezone(None)",
+     "the same instant in the host's zone instead of UTC; every caller compares instants or converts again"),
+    (_CRON, _CRON_FIRE, "+instant = nxt.replace(tzinfo=zone, ).astimezone(UTC)",
+     "CronTrigger's naive times already have fold=0"),
+    (_CRON, _CRON_FIRE, "+if instant >= after:",
+     "nxt is a later wall time than `after`'s own; two wall times share an instant only in a spring gap, "
+     "and the gap time is the earlier one, so the instant is never equal to `after`"),
+    (_CRON, _CRON_FIRE, '+    raise ValueError(None)', _UNREACHABLE),
+    (_CRON, _CRON_FIRE, '+    raise ValueError("XXthe expression never firesXX")', _UNREACHABLE),
+    (_CRON, _CRON_FIRE, '+    raise ValueError("THE EXPRESSION NEVER FIRES")', _UNREACHABLE),
+    (_DISCORD, "x_classify", '+response.headers.get("X-RateLimit-Global", "XXXX").lower() == "true"',
+     "a missing X-RateLimit-Global reads as 'not global' with either default"),
+    (_DISCORD, "xǁDiscordSenderǁ_remember",
+     '+if "XXX-RateLimit-BucketXX" not in h and "X-RateLimit-Remaining" not in h:',
+     "a bucket seen without X-RateLimit-Remaining is never used: the worker paces only from remaining and reset"),
+    (_DISCORD, "x_classify", '+data: Any = ""', _DICT_ONLY),
+    (_DISCORD, "x_classify", '+data = ""', _DICT_ONLY),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", None)) if isinstance(data, dict) else ""', _HAS_ID),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", )) if isinstance(data, dict) else ""', _HAS_ID),
+    (_DISCORD, "x_classify", '+message_id = str(data.get("id", "XXXX")) if isinstance(data, dict) else ""', _HAS_ID),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", '-name="newsbot",', "Bolt uses the app name in its log lines only"),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", '-logger=logging.getLogger("bot.adapters.slack.bolt"),',
+     "which logger Bolt writes to: operator output, not behaviour"),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+settings.bot_token, settings.api_base, timeout=None, retries=True",
+     _SESSION_TIMEOUT),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+settings.bot_token, settings.api_base, retries=True", _SESSION_TIMEOUT),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+settings.bot_token, settings.api_base, timeout=API_TIMEOUT, retries=None",
+     _RETRIED_ELSEWHERE),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+settings.bot_token, settings.api_base, timeout=API_TIMEOUT, retries=False",
+     _RETRIED_ELSEWHERE),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+settings.bot_token, settings.api_base, timeout=API_TIMEOUT, )",
+     _RETRIED_ELSEWHERE),
+    (_SLACK_BOT, "xǁSlackBotǁ__init__", "+ssl_check_enabled=None,",
+     "Bolt treats None like False: ssl_check requests are still verified (test_forged_stale_and_unsigned...)"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.responder.session = None",
+     "slack_sdk then opens a session per answer, with the same timeout; the same posts reach Slack"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.app, app_token=_secret(self.settings.app_token), web_client=None",
+     "Bolt's Socket Mode handler falls back to app.client, which is this same client"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self.app, app_token=_secret(self.settings.app_token), )",
+     "Bolt's Socket Mode handler falls back to app.client, which is this same client"),
+    (_SLACK_BOT, "xǁSlackBotǁstart", "+self._runner = web.AppRunner(self.web_app(), )",
+     "aiohttp's access log lines only"),
+    (_SLACK_BOT, "xǁSlackBotǁ_check_token",
+     "+data = exc.response.data if (isinstance(exc.response.data, dict)) or True else {}",
+     "slack_sdk raises SlackApiError from validate(), which has already read the body as a dict"),
+]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
@@ -88,39 +161,98 @@ def _statuses(target: Path) -> dict[str, str]:
     return out
 
 
+def _module_of(name: str) -> str:
+    """Return "bot/x/y.py" for a mutant named "bot.x.y.x_func__mutmut_3"."""
+    return name.rsplit(".", 1)[0].replace(".", "/") + ".py"
+
+
+def _function_of(name: str) -> str:
+    return name.rsplit(".", 1)[1].rsplit("__mutmut_", 1)[0]
+
+
+def _show(mutmut: Path, name: str, target: Path, env: dict[str, str]) -> str:
+    return subprocess.run(  # noqa: S603 - our own venv's mutmut
+        [str(mutmut), "show", name], cwd=target, env=env, check=False, capture_output=True, text=True
+    ).stdout
+
+
+_STRING = re.compile(r'"([^"]*)"')
+_HEADER_NAME = re.compile(r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via|authorization|user-agent)$")
+
+
+def _header_case_only(changed: list[str]) -> bool:
+    """Whether a mutant only changes the case of an HTTP header's name, which aiohttp looks up case-blind."""
+    removed = [line[1:] for line in changed if line[0] == "-"]
+    added = [line[1:] for line in changed if line[0] == "+"]
+    if len(removed) != 1 or len(added) != 1 or removed[0].lower() != added[0].lower():
+        return False
+    before, after = _STRING.findall(removed[0]), _STRING.findall(added[0])
+    differ = [(b, a) for b, a in zip(before, after, strict=False) if b != a]
+    return len(before) == len(after) and len(differ) == 1 and bool(_HEADER_NAME.match(differ[0][0]))
+
+
+def _equivalent(name: str, diff: str) -> str | None:
+    """Return the reason a surviving mutant is equivalent, or None when it is a real survivor."""
+    changed = [
+        line.rstrip() for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in {"+++", "---"}
+    ]
+    if _header_case_only(changed):
+        return "HTTP header names are case-insensitive (aiohttp's CIMultiDictProxy)"
+    for module, function, wanted, reason in EQUIVALENT:
+        if _module_of(name) != module or _function_of(name) != function:
+            continue
+        sign, text = wanted[0], wanted[1:]
+        for line in changed:
+            if line[0] == sign and (line[1:] == text if text[:1].isspace() else line[1:].strip() == text):
+                return reason
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"a subset of: {' '.join(GUARDED)}")
-    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2 cores)")
+    parser.add_argument(
+        "--children", type=int, default=1, help="mutants tested at once (default 1: the 2 cores are shared)"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="print the score of the last run again, without running mutmut"
+    )
     args = parser.parse_args(argv)
     modules = args.modules or list(GUARDED)
     unknown = [m for m in modules if m not in GUARDED]
     if unknown:
         parser.error(f"no guarding tests are listed for {', '.join(unknown)} (add them to GUARDED)")
     target = SCRATCH / "-".join(Path(m).stem for m in modules)[:80]
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    _copy_repo(target)
-    _configure(target, modules)
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONPATH": str(target)}
-    command = [str(mutmut), "run", "--max-children", str(args.children)]
-    run = subprocess.run(command, cwd=target, env=env, check=False)  # noqa: S603 - our own venv's mutmut
+    returncode = 0
+    if not args.report:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        _copy_repo(target)
+        _configure(target, modules)
+        command = [str(mutmut), "run", "--max-children", str(args.children)]
+        returncode = subprocess.run(command, cwd=target, env=env, check=False).returncode  # noqa: S603 - our mutmut
     statuses = _statuses(target)
-    counts = Counter(statuses.values())
-    decided = sum(n for s, n in counts.items() if s not in UNDECIDED)
-    killed = sum(n for s, n in counts.items() if s in KILLED)
-    print(f"\nmutants: {dict(sorted(counts.items()))}")
-    if decided:
+    diffs = {n: _show(mutmut, n, target, env) for n, st in statuses.items() if st not in KILLED | UNDECIDED}
+    for name, diff in diffs.items():
+        if _equivalent(name, diff) is not None:
+            statuses[name] = "equivalent"
+    print(f"\nmutants: {dict(sorted(Counter(statuses.values()).items()))}")
+    for module in modules:
+        counts = Counter(s for n, s in statuses.items() if _module_of(n) == module)
+        decided = sum(n for s, n in counts.items() if s not in UNDECIDED | {"equivalent"})
+        killed = sum(n for s, n in counts.items() if s in KILLED)
+        score = f"{100 * killed / decided:.1f}%" if decided else "n/a"
         print(
-            f"mutation score: {killed}/{decided} killed = {100 * killed / decided:.1f}% over {', '.join(modules)}"
+            f"mutation score: {module}: {killed}/{decided} killed = {score} ({counts['equivalent']} equivalent)"
         )
-    survivors = sorted(n for n, s in statuses.items() if s not in KILLED | UNDECIDED)
-    for name in survivors:
-        print(f"\n--- {statuses[name]}: {name}")
-        subprocess.run([str(mutmut), "show", name], cwd=target, env=env, check=False)  # noqa: S603 - as above
+    for name in sorted(diffs):
+        reason = _equivalent(name, diffs[name])
+        print(f"\n--- {f'equivalent ({reason})' if reason else statuses[name]}: {name}")
+        print(diffs[name], end="")
     print(f"\n(scratch copy: {target}; `cd` there and run `{mutmut} show NAME` for any mutant)")
-    return run.returncode
+    return returncode
 
 
 if __name__ == "__main__":

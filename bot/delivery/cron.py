@@ -34,14 +34,9 @@ def _zone(timezone: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {timezone!r}") from None
 
 
-def wall_clock(instant: datetime, timezone: str) -> datetime:
-    """Return the naive local wall-clock time of `instant` in `timezone` (seconds dropped)."""
-    return instant.astimezone(_zone(timezone)).replace(tzinfo=None, second=0, microsecond=0)
-
-
 def slot_label(instant: datetime, timezone: str) -> str:
     """Return the local wall-clock minute of a slot, e.g. "2026-10-25T02:30": both passes of a repeated hour read alike."""
-    return wall_clock(instant, timezone).strftime("%Y-%m-%dT%H:%M")
+    return instant.astimezone(_zone(timezone)).strftime("%Y-%m-%dT%H:%M")
 
 
 class ApsCronRules:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.query import QueryError, TopicResolver, complete_topics, validate_query
-from bot.core.taxonomy import Taxonomy, load_taxonomy
+from bot.core.taxonomy import Taxonomy, load_taxonomy, word_forms
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "topics.yaml"
 
@@ -93,3 +93,43 @@ def test_bad_queries_are_refused_with_a_reason(text: str, message: str) -> None:
 
 def test_control_characters_are_dropped_from_a_good_query() -> None:
     assert validate_query("dro\x00nes\x1b  now") == "dro nes now"
+
+
+@st.composite
+def _typed_name(draw: st.DrawFn, taxonomy: Taxonomy) -> tuple[str, str]:
+    """A topic's id, label or synonym as a user might type it: any form, casing, separator, # and spacing."""
+    topic = draw(st.sampled_from(taxonomy.topics))
+    name = draw(st.sampled_from([topic.id, *topic.names()]))
+    form = draw(st.sampled_from(sorted(word_forms(name))))
+    form = draw(st.sampled_from((str.lower, str.upper, str.title, str.capitalize)))(form)
+    form = draw(st.sampled_from((" ", "-", "  "))).join(form.split(" "))
+    return topic.id, draw(st.sampled_from(("", "#", "  "))) + form + draw(st.sampled_from(("", " ", "\t")))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_name_of_a_topic_however_typed_resolves_to_that_topic_exactly(
+    resolver: TopicResolver, data: st.DataObject
+) -> None:
+    topic, typed = data.draw(_typed_name(resolver.taxonomy))
+    found = resolver.resolve(typed)
+    assert (found.topic_id, found.note) == (topic, None), typed
+    assert found.matched_by in {"id", "label", "synonym"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_a_name_with_two_letters_swapped_still_finds_its_topic(
+    resolver: TopicResolver, data: st.DataObject
+) -> None:
+    topic = data.draw(st.sampled_from(resolver.taxonomy.topics))
+    name = data.draw(
+        st.sampled_from(
+            [n for n in (topic.id, topic.label) if len(n) >= 8 and " " not in n.strip()] or [topic.label]
+        )
+    )
+    at = data.draw(st.integers(1, len(name) - 3))
+    typo = name[:at] + name[at + 1] + name[at] + name[at + 2 :]
+    found = resolver.resolve(typo)
+    if typo.lower() != name.lower():
+        assert found.topic_id == topic.id, typo

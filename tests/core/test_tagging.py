@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.core.summary import Section, Summary
 from bot.core.tagging import Tagger
-from bot.core.taxonomy import load_taxonomy
+from bot.core.taxonomy import is_acronym, load_taxonomy, word_forms
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "topics.yaml"
 
@@ -91,3 +91,87 @@ def test_tagging_any_text_returns_known_ids(tagger: Tagger, text: str) -> None:
     found = tagger.topics_in(text)
     assert set(found) <= set(tagger.taxonomy.ids())
     assert len(found) == len(set(found))
+
+
+# Words that name no topic, so a sentence built from them and topic terms must tag exactly the terms' topics.
+_FILLER = (
+    "The",
+    "report",
+    "said",
+    "on",
+    "Tuesday",
+    "that",
+    "officials",
+    "would",
+    "meet",
+    "again",
+    "Taiwan",
+    "maiden",
+)
+_SEPARATORS = (" ", "-", "  ", "\n", " - ")
+_PUNCTUATION = (" ", ", ", ". ", "; ", " (", ") ", ": ", "\n\n")
+
+
+@pytest.fixture(scope="module")
+def spellings(tagger: Tagger) -> list[tuple[str, str]]:
+    """(topic id, name) for every name the tagger finds as written: all but an id that spells an acronym."""
+    return [
+        (t.id, name)
+        for t in tagger.taxonomy.topics
+        for name in t.names()
+        if tagger.topics_in(name) == (t.id,)
+    ]
+
+
+@st.composite
+def _mention(draw: st.DrawFn, spellings: list[tuple[str, str]]) -> tuple[str, str]:
+    """A topic name as a writer might put it: any plural, any casing (acronyms keep theirs), any separator."""
+    topic, name = draw(st.sampled_from(spellings))
+    if is_acronym(name):
+        return topic, name + draw(st.sampled_from(("", "s")))
+    form = draw(st.sampled_from(sorted(word_forms(name))))
+    form = draw(st.sampled_from((str.lower, str.upper, str.title, str.capitalize)))(form)
+    return topic, draw(st.sampled_from(_SEPARATORS)).join(form.split(" "))
+
+
+@st.composite
+def _story(draw: st.DrawFn, spellings: list[tuple[str, str]]) -> tuple[str, set[str]]:
+    """A sentence of filler words with topic mentions between them, and the topics it mentions."""
+    parts: list[str] = []
+    topics: set[str] = set()
+    for _ in range(draw(st.integers(1, 6))):
+        parts.extend(draw(st.lists(st.sampled_from(_FILLER), max_size=4)))
+        topic, mention = draw(_mention(spellings))
+        parts.append(mention)
+        topics.add(topic)
+    text = "".join(p + draw(st.sampled_from(_PUNCTUATION)) for p in parts)
+    return text, topics
+
+
+def test_the_filler_words_of_the_property_tests_name_no_topic(tagger: Tagger) -> None:
+    assert tagger.topics_in(" ".join(_FILLER)) == ()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_every_topic_a_story_mentions_is_found_and_no_other(
+    tagger: Tagger, spellings: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    text, topics = data.draw(_story(spellings))
+    found = tagger.topics_in(text)
+    assert set(found) == topics, text
+    assert list(found) == [t for t in tagger.taxonomy.ids() if t in topics]  # in taxonomy order
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_a_topic_word_glued_inside_a_longer_word_is_not_found(
+    tagger: Tagger, spellings: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    topic, name = data.draw(st.sampled_from([s for s in spellings if " " not in s[1]]))
+    glued = (
+        data.draw(st.sampled_from(("x", "Pre", "un")))
+        + name
+        + data.draw(st.sampled_from(("", "zz", "ation")))
+    )
+    assert topic not in tagger.topics_in(f"They said {glued} again."), glued

@@ -67,6 +67,12 @@ def test_autumn_repeated_slot_fires_once_at_its_first_pass() -> None:
     )
 
 
+def test_during_the_repeated_autumn_hour_the_next_slot_skips_the_one_already_fired() -> None:
+    # 01:10 UTC is 02:10 on Berlin's second pass; 02:30 fired on the first pass (00:30 UTC), so 03:30 is next.
+    after = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    assert RULES.next_fire("30 * * * *", BERLIN, after) == datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+
+
 def test_hourly_schedule_has_one_slot_for_the_repeated_autumn_hour() -> None:
     keys = _run_ticks(
         "0 * * * *",
@@ -94,6 +100,14 @@ def test_a_slot_older_than_the_grace_is_skipped_not_posted_late() -> None:
     assert plan.next_fire_at == datetime(2026, 5, 2, 8, tzinfo=UTC)
 
 
+def test_a_missed_slot_exactly_the_grace_old_is_still_delivered() -> None:
+    due = datetime(2026, 4, 30, 20, tzinfo=UTC)  # missed; the next slot, 02:00, is exactly six hours old
+    plan = plan_due(RULES, "0 2,20 * * *", "UTC", due, datetime(2026, 5, 1, 8, tzinfo=UTC), grace=GRACE)
+    assert plan.slot == datetime(2026, 5, 1, 2, tzinfo=UTC)
+    assert plan.next_fire_at == datetime(2026, 5, 1, 20, tzinfo=UTC)
+    assert plan.dropped
+
+
 def test_on_time_slot_is_delivered_and_the_next_one_planned() -> None:
     due = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)  # 08:00 in Kolkata
     plan = plan_due(RULES, "0 8 * * *", "Asia/Kolkata", due, due + timedelta(seconds=3), grace=GRACE)
@@ -108,6 +122,8 @@ def test_bad_expressions_and_zones_are_value_errors() -> None:
         RULES.next_fire("0 8 * * *", "Mars/Olympus", datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="25"):
         RULES.next_fire("0 25 * * *", "UTC", datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match=r"^the expression never fires$"):  # 30 February
+        RULES.next_fire("0 8 30 2 *", "UTC", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 # Hypothesis takes naive bounds and makes the values aware through `timezones=`.

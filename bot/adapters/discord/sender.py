@@ -40,13 +40,6 @@ class BucketState:
     reset_after: float | None
     observed_at: float  # time.monotonic() when the headers arrived
 
-    def wait(self, now: float | None = None) -> float:
-        """Return how long to wait before the bucket has room again (0 when it has room)."""
-        if self.remaining is None or self.remaining > 0 or self.reset_after is None:
-            return 0.0
-        elapsed = (time.monotonic() if now is None else now) - self.observed_at
-        return max(0.0, self.reset_after - elapsed)
-
 
 def nonce_for(key: str) -> str:
     """Return a stable nonce (≤ 25 characters) for a delivery key, so a retry is recognised as the same post."""

@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.listen import start_site
-from bot.adapters.slack.admins import CACHE_SECONDS, AdminCheck
+from bot.adapters.slack.admins import AdminCheck
 from bot.adapters.slack.handlers import CommandHandlers, Responder
 from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
 from bot.adapters.slack.sender import TOKEN_REJECTED, make_client
@@ -44,7 +44,6 @@ class SlackBot:
         commands: CommandTable,
         *,
         client: AsyncWebClient | None = None,
-        admin_cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         check_command_name(settings.command)
         if not _secret(settings.bot_token):
@@ -58,7 +57,7 @@ class SlackBot:
         self.client = client or make_client(
             settings.bot_token, settings.api_base, timeout=API_TIMEOUT, retries=True
         )
-        self.admins = AdminCheck(self.client, settings.admins, ttl=admin_cache_seconds)
+        self.admins = AdminCheck(self.client, settings.admins)
         self.responder = Responder()
         self.app = AsyncApp(
             name="newsbot",

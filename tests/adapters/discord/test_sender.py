@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
+from pydantic import SecretStr
 
 from bot.adapters.discord.render import render_reply
-from bot.adapters.discord.sender import DiscordSender, nonce_for
+from bot.adapters.discord.sender import BucketState, DiscordSender, nonce_for
 from bot.core.ports import Failed, RetryLater, Sent, Unauthorized
 from bot.core.reply import Item, Reply
 from tests.adapters.payload_tools import hostile_replies, run_checker
@@ -280,3 +283,61 @@ async def test_rendered_replies_pass_the_payload_checker_as_sent(
         assert isinstance(await sender.send(f"{i}", body, key=f"r{i}"), Sent)
     sent = [r.json for r in fake.requests_to("POST", r"/channels/\d+/messages$")]
     run_checker("check-discord-payloads", sent, tmp_path)
+
+
+async def _post_once(headers: dict[str, str]) -> tuple[object, BucketState | None]:
+    """Post once to a loopback Discord that accepts with `headers`; return the outcome and the bucket seen."""
+
+    async def accept(_request: web.Request) -> web.Response:
+        return web.json_response({"id": "1234"}, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/api/v10/channels/{channel}/messages", accept)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    sender = DiscordSender(f"http://127.0.0.1:{runner.addresses[0][1]}/api/v10", "token")
+    try:
+        return await sender.send(CHANNEL, {"content": "hello"}, key="k1"), sender.bucket_state(CHANNEL)
+    finally:
+        await sender.close()
+        await runner.cleanup()
+
+
+async def test_a_post_accepted_with_only_some_rate_limit_headers_is_still_sent() -> None:
+    # A proxy in front of Discord may strip headers: a 200 with a bucket but no limit is still a posted message.
+    outcome, _ = await _post_once({"X-RateLimit-Bucket": "b1", "X-RateLimit-Remaining": "4"})
+    assert outcome == Sent(message_id="1234")
+
+
+async def test_an_empty_bucket_without_a_bucket_id_still_holds_the_next_post_back() -> None:
+    # The worker paces a channel from `remaining` and `reset_after`; the bucket id is not needed for that.
+    outcome, state = await _post_once({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "2.5"})
+    assert outcome == Sent(message_id="1234")
+    assert state is not None
+    assert (state.remaining, state.reset_after) == (0, 2.5)
+
+
+async def test_closing_the_sender_leaves_a_session_the_caller_lent_it_open(fake: FakeDiscord) -> None:
+    async with aiohttp.ClientSession() as session:
+        sender = DiscordSender(fake.api_base, TOKEN, session=session)
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+        await sender.close()
+        assert not session.closed  # the bot's other users of the session keep working
+
+
+async def test_an_api_base_written_with_a_trailing_slash_still_posts(fake: FakeDiscord) -> None:
+    sender = DiscordSender(fake.api_base + "/", TOKEN)
+    try:
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+    finally:
+        await sender.close()
+    assert len(posts(fake)) == 1
+
+
+async def test_a_token_given_as_a_secret_is_sent_as_the_token_not_its_mask(fake: FakeDiscord) -> None:
+    sender = DiscordSender(fake.api_base, SecretStr(TOKEN))
+    try:
+        assert isinstance(await sender.send(CHANNEL, {"content": "hello"}, key="k1"), Sent)
+    finally:
+        await sender.close()

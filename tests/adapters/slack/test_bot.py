@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -346,6 +347,16 @@ async def test_forged_stale_and_unsigned_requests_are_refused(
     assert slack.calls_to("users.info") == []
 
 
+async def test_a_request_body_over_a_megabyte_is_refused_before_anything_reads_it(
+    post: Post, slack: FakeSlack, calls: Calls
+) -> None:
+    body = slash_command("topic " + "x" * 1_000_000, slack.response_url("r1"))
+
+    assert (await post(body, signed_headers(body)))[0] == 413
+    assert calls.seen == []
+    assert slack.calls_to("response") == []
+
+
 async def test_a_button_value_naming_a_change_is_not_run(post: Post, slack: FakeSlack, calls: Calls) -> None:
     value = json.dumps({"c": "schedule", "a": "off", "p": 1})
 
@@ -360,7 +371,7 @@ async def test_a_button_value_naming_a_change_is_not_run(post: Post, slack: Fake
 
 
 async def test_run_serves_until_stopped_and_then_closes(news_app: App, slack: FakeSlack) -> None:
-    settings = slack_settings(slack)
+    settings = slack_settings(slack, command="/headlines")  # a renamed command is the one that answers
     stop = asyncio.Event()
     bot = SlackBot(settings, news_app.commands)
     task = asyncio.create_task(bot.run(stop))
@@ -371,8 +382,12 @@ async def test_run_serves_until_stopped_and_then_closes(news_app: App, slack: Fa
                 break
             await asyncio.sleep(0.01)
         async with session.get(url + "/healthz") as health:
-            assert health.status == 200
-        body = slash_command("topics", slack.response_url("r1"))
+            assert (health.status, await health.text()) == (200, "ok")
+        with pytest.raises(
+            aiohttp.ClientConnectionError
+        ):  # listening on the host it was given, not every address
+            await session.get(f"http://[::1]:{settings.port}/healthz")
+        body = slash_command("topics", slack.response_url("r1"), command="/headlines")
         async with session.post(url + "/slack/events", data=body, headers=signed_headers(body)) as r:
             assert r.status == 200
         stop.set()
@@ -380,7 +395,73 @@ async def test_run_serves_until_stopped_and_then_closes(news_app: App, slack: Fa
         assert len(slack.responses["r1"]) == 1  # the answer in flight was delivered before closing
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(url + "/healthz")
+    assert bot.client.session is not None
+    assert bot.client.session.closed  # no connections to Slack are left open after a stop
     assert [c.method for c in slack.calls if c.method != "response"][:1] == ["auth.test"]
+
+
+@contextlib.asynccontextmanager
+async def stalled_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A loopback server that takes every request and never answers: its base URL and the held connections."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", held
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+
+
+async def test_shutdown_waits_for_an_answer_slack_never_takes_only_the_drain_time(
+    news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.adapters.slack.bot.DRAIN_SECONDS", 0.05)
+    async with stalled_server() as (base, held):
+        bot = SlackBot(slack_settings(slack), news_app.commands)
+        await bot.start()
+        try:
+            body = slash_command("topics", f"{base}/response/r1")
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{bot.port}/slack/events"
+                async with session.post(url, data=body, headers=signed_headers(body)) as r:
+                    assert r.status == 200
+            for _ in range(500):
+                if held:
+                    break
+                await asyncio.sleep(0.01)
+            assert held, "the answer never left for response_url"
+        finally:
+            async with asyncio.timeout(5):  # the answer's own timeout is 10 s; shutdown must not wait for it
+                await bot.close()
+
+
+async def test_a_slack_api_that_never_answers_delays_start_only_by_the_api_timeout(
+    news_app: App, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.adapters.slack.bot.API_TIMEOUT", 0.2)
+    async with stalled_server() as (base, held):
+        bot = SlackBot(slack_settings(slack, api_base=f"{base}/api/"), news_app.commands)
+        try:
+            async with asyncio.timeout(5):  # auth.test is given up on; the bot serves commands anyway
+                await bot.start()
+            assert held, "auth.test never left"
+            assert bot.port is not None
+        finally:
+            await bot.close()
+
+
+async def test_a_bot_that_never_started_closes_quietly_twice(news_app: App, slack: FakeSlack) -> None:
+    bot = SlackBot(slack_settings(slack), news_app.commands)  # e.g. the other platform failed to start first
+
+    await bot.close()
+    await bot.close()
+
+    assert slack.calls == []
 
 
 async def test_socket_mode_answers_without_listening_on_http(news_app: App, slack: FakeSlack) -> None:
@@ -408,7 +489,11 @@ async def test_socket_mode_answers_without_listening_on_http(news_app: App, slac
 async def test_a_rejected_token_stops_start_with_a_clear_message(news_app: App, slack: FakeSlack) -> None:
     bot = SlackBot(slack_settings(slack, bot_token="xoxb-revoked-000"), news_app.commands)
 
-    with pytest.raises(SlackSetupError, match="rejected NEWSBOT_SLACK__BOT_TOKEN") as caught:
+    says = (
+        r"^slack: Slack rejected NEWSBOT_SLACK__BOT_TOKEN \(invalid_auth\); copy the Bot User OAuth Token "
+        r"\(xoxb-…\) from the app's OAuth & Permissions page$"
+    )
+    with pytest.raises(SlackSetupError, match=says) as caught:
         await bot.start()
     assert "xoxb-revoked-000" not in str(caught.value)
 
@@ -417,7 +502,11 @@ async def test_a_rejected_token_stops_start_with_a_clear_message(news_app: App, 
     ("changes", "message"),
     [
         ({"command": "/topic"}, "built-in commands"),
-        ({"signing_secret": None}, "SIGNING_SECRET"),
+        ({"bot_token": None}, "^slack: NEWSBOT_SLACK__BOT_TOKEN is not set$"),
+        (
+            {"signing_secret": None},
+            r"^slack: set NEWSBOT_SLACK__SIGNING_SECRET \(HTTP mode\) or NEWSBOT_SLACK__APP_TOKEN \(Socket Mode\)$",
+        ),
     ],
 )
 async def test_settings_slack_cannot_use_are_refused(
