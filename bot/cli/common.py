@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 from rich.console import Console
@@ -68,3 +69,43 @@ def run_change(
         return 0
 
     run_with_app(ctx, work)
+
+
+# One log line's message, at most: a library quoting a malformed request whole wrote 128 KB lines,
+# which bury the log and fill disks. The start is kept (it says what happened), the rest is counted.
+LOG_LINE_MAX = 2_000
+TRACEBACK_MAX = 8_000
+
+
+class ShortLines(logging.Filter):
+    """Cut each record's message and traceback to a readable length, saying how much was left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Shorten `record` in place; never drops it."""
+        message = record.getMessage()
+        if len(message) > LOG_LINE_MAX:
+            record.msg = f"{message[:LOG_LINE_MAX]}… [{len(message) - LOG_LINE_MAX} more characters cut]"
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            if len(text) > TRACEBACK_MAX:
+                # The end of a traceback names the error; its middle is frames already seen above.
+                cut = len(text) - TRACEBACK_MAX
+                text = (
+                    f"{text[: TRACEBACK_MAX // 2]}\n… [{cut} characters cut] …\n{text[-TRACEBACK_MAX // 2 :]}"
+                )
+            record.exc_text = text
+        return True
+
+
+def configure_logging(verbose: bool, stream: TextIO | None = None) -> None:
+    """Log to stderr (or `stream`) with short lines: DEBUG with --verbose, else WARNING until `run` says."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=stream,
+        force=stream is not None,
+    )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ShortLines) for f in handler.filters):
+            handler.addFilter(ShortLines())

@@ -19,7 +19,7 @@ from rich.table import Table
 from bot.adapters.discord.errors import DiscordError
 from bot.app import App, install_file_readers, open_app
 from bot.cli import archive as archive_commands
-from bot.cli.common import CliState, settings_from
+from bot.cli.common import CliState, configure_logging, settings_from
 from bot.cli.deliveries import deliveries_app
 from bot.cli.discord import discord_app
 from bot.cli.feeds import feeds_app
@@ -83,10 +83,7 @@ def _main(
 ) -> None:
     ctx.obj = CliState(config, verbose)
     install_file_readers()  # `ingest` and `render` read saved web pages too
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
