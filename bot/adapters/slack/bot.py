@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -12,6 +14,7 @@ from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 API_TIMEOUT = 10  # seconds for the app's own Web API calls (auth.test, users.info)
 DRAIN_SECONDS = 10.0  # at shutdown, how long answers already acknowledged may take to reach Slack
+IDENTITY_RETRY_SECONDS = 60.0  # while auth.test fails, how often a request may ask it again
 BODY_MAX = 1_000_000  # bytes: slash commands and button payloads are a few kilobytes
 
 
@@ -59,9 +63,23 @@ class SlackBot:
         )
         self.admins = AdminCheck(self.client, settings.admins)
         self.responder = Responder()
+        self._identity: dict[str, Any] | None = None  # auth.test's answer, once Slack has given it
+        self._identity_tried = float("-inf")
+        # Bolt's own single-workspace authorization calls auth.test on every request until one succeeds
+        # and answers each command with an error meanwhile; newsbot already knows its one token, so it
+        # authorizes with it and asks auth.test for the bot's ids at most every IDENTITY_RETRY_SECONDS.
+        self._bolt_client = AsyncWebClient(base_url=self.client.base_url, timeout=API_TIMEOUT)
+
+        # A plain function: Bolt passes arguments by parameter name and would pass one for `self` too.
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None, user_id: str | None
+        ) -> AuthorizeResult:
+            return await self._authorize(enterprise_id, team_id, user_id)
+
         self.app = AsyncApp(
             name="newsbot",
-            client=self.client,
+            client=self._bolt_client,
+            authorize=authorize,
             signing_secret=_secret(settings.signing_secret),
             # Bolt answers ssl_check before verifying signatures; without it, every request is verified.
             ssl_check_enabled=False,
@@ -109,6 +127,32 @@ class SlackBot:
         except UnicodeDecodeError:
             return False  # the verifier decodes the body first; Slack only ever sends UTF-8
 
+    async def _authorize(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        identity = self._identity
+        if identity is None and time.monotonic() - self._identity_tried >= IDENTITY_RETRY_SECONDS:
+            identity = await self._ask_identity()
+        identity = identity or {}
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or identity.get("team_id"),
+            bot_token=_secret(self.settings.bot_token),
+            bot_user_id=identity.get("user_id"),
+            bot_id=identity.get("bot_id"),
+            user_id=user_id,
+        )
+
+    async def _ask_identity(self) -> dict[str, Any] | None:
+        """Ask auth.test who the bot is; remember the answer, or when it was last tried."""
+        self._identity_tried = time.monotonic()
+        try:
+            response = await self.client.auth_test()
+        except (SlackApiError, TimeoutError, aiohttp.ClientError, OSError):
+            return None
+        self._identity = dict(response.data) if isinstance(response.data, dict) else {}
+        return self._identity
+
     async def _health(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -116,6 +160,7 @@ class SlackBot:
         """Check the token, then listen on HTTP or connect to Socket Mode."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
         self.client.session = self._session
+        self._bolt_client.session = self._session
         self.responder.session = self._session
         try:
             await self._check_token()
@@ -141,6 +186,7 @@ class SlackBot:
             raise
 
     async def _check_token(self) -> None:
+        self._identity_tried = time.monotonic()
         try:
             response = await self.client.auth_test()
         except SlackApiError as exc:
@@ -156,6 +202,7 @@ class SlackBot:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("slack: auth.test did not complete (%s); starting anyway", type(exc).__name__)
             return
+        self._identity = dict(response.data) if isinstance(response.data, dict) else {}
         log.info("slack: signed in as %s in %s", response.get("user"), response.get("team"))
 
     async def close(self) -> None:

@@ -540,3 +540,24 @@ async def test_unparseable_unsigned_requests_are_refused_before_anything_is_pars
         ) as response:
             assert response.status == 400
     assert calls.seen == []
+
+
+async def test_commands_are_answered_while_slacks_auth_test_keeps_failing(
+    news_app: App, slack: FakeSlack
+) -> None:
+    for _ in range(10):  # start's check and every later try fail, as during a Slack incident
+        slack.fail_next("auth.test", "internal_error", status=500)
+    bot = SlackBot(slack_settings(slack), news_app.commands)
+    await bot.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = slash_command("topic drones", slack.response_url("r-auth"))
+            url = f"http://127.0.0.1:{bot.port}/slack/events"
+            async with session.post(url, data=body.encode(), headers=signed_headers(body)) as r:
+                assert (r.status, await r.text()) == (200, "")
+        [answer] = await slack.wait_for_responses("r-auth")
+        assert answer["text"].startswith("Topic: Drones")
+        # auth.test is retried now and then, not once per request.
+        assert len(slack.calls_to("auth.test")) <= 2
+    finally:
+        await bot.close()
