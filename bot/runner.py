@@ -7,7 +7,10 @@ import errno
 import logging
 import signal
 import socket
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 from bot.app import build_runners, open_app
 from bot.delivery.lock import hold_database
@@ -81,9 +84,47 @@ async def run_bot(settings: Settings) -> None:
             lock.release()
 
 
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+RESOURCE_LOG_EVERY = 60.0  # seconds between two lines about the same exhausted resource
+
+
+class ResourceErrors:
+    """An event-loop exception handler that says "out of file descriptors" once a minute, not 90,000 times.
+
+    When the process runs out of sockets, asyncio's accept loop logs a traceback for every failed
+    accept; everything else goes to the default handler unchanged.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last: dict[int, float] = {}
+        self.suppressed: dict[int, int] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Handle one exception the event loop could not deliver."""
+        error = context.get("exception")
+        if not isinstance(error, OSError) or error.errno not in RESOURCE_ERRNOS:
+            loop.default_exception_handler(context)
+            return
+        code = int(error.errno)
+        now = self.clock()
+        if now - self.last.get(code, float("-inf")) < RESOURCE_LOG_EVERY:
+            self.suppressed[code] = self.suppressed.get(code, 0) + 1
+            return
+        skipped = self.suppressed.pop(code, 0)
+        self.last[code] = now
+        log.error(
+            "out of a system resource: %s (%s)%s; raise the limit (ulimit -n) or put a proxy in front",
+            errno.errorcode.get(code, code),
+            error.strerror,
+            f"; {skipped} more since the last line" if skipped else "",
+        )
+
+
 async def _run_until_stopped(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(ResourceErrors())
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with open_app(settings, migrate_in_child=True) as application:
