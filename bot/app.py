@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandTable
+from bot.core.loader import Loaded, LoadError
 from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
@@ -42,6 +43,9 @@ from bot.store.engine import create_engine
 from bot.store.feeds import SqlFeedStore
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer, SqlOutbox
+
+# The suffixes bot/sources/page.py reads; kept here so registering them imports no extractor.
+PAGE_SUFFIXES = (".html", ".htm")
 
 if TYPE_CHECKING:
     from bot.delivery.engine import DeliveryEngine
@@ -85,9 +89,15 @@ class App:
 
 def install_file_readers() -> None:
     """Teach the loader the file types bot.sources reads (saved web pages), which bot.core cannot import."""
-    from bot.sources.page import register_page_reader  # trafilatura loads only when a page is read
+    from bot.core.loader import register_reader
 
-    register_page_reader()
+    def read_page(raw: bytes, where: str) -> list[Loaded | LoadError]:
+        # Imported at the first page read: an idle `newsbot run` need not hold the extractor's modules.
+        from bot.sources.page import read_page_file
+
+        return read_page_file(raw, where)
+
+    register_reader(PAGE_SUFFIXES, read_page)
 
 
 @asynccontextmanager

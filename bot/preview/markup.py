@@ -9,15 +9,20 @@ from __future__ import annotations
 import html
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 
 @cache
 def _discord_parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # on first use: see bot/preview/web.py's _templates
+
     # Discord's dialect is close enough to CommonMark for what newsbot sends (backslash escapes,
     # bare links, emphasis, lists, quotes); raw HTML stays text because `html` is off.
     md = MarkdownIt("zero", {"breaks": True, "linkify": True, "html": False})

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import SecretStr
 
 from bot.preview.model import PreviewSource, StatusSource
 from bot.preview.views import draw
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PREVIEW_PATH = "/preview"
 STATUS_PATH = "/status"
@@ -55,6 +57,9 @@ class PreviewDeps:
 
 @cache
 def _templates() -> Environment:
+    # On first request: Jinja2 and markdown-it are ~5 MB an idle `newsbot run` need not hold.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(
         loader=PackageLoader("bot.preview", "templates"),
         autoescape=True,

@@ -19,10 +19,6 @@ from dataclasses import InitVar, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import feedparser
-import html_text
-import lxml.etree
-
 from bot.sources.identity import IdScheme, KeyKind, drop_duplicate_keys, identify
 
 # Syndication module (http://web.resource.org/rss/1.0/modules/syndication/): period names, default
@@ -160,6 +156,11 @@ def html_to_text(markup: str) -> str:
 
 
 def _extract(markup: str) -> str:
+    # Imported here, in the parsing thread: lxml, html-text and feedparser are ~10 MB that an idle
+    # `newsbot run` with no feeds would otherwise carry (bench: discord_idle_rss_mb).
+    import html_text
+    import lxml.etree
+
     if not markup.strip():
         return ""
     try:
@@ -274,6 +275,8 @@ def _parse_xml_feed(
 
 
 def _feedparser(body: bytes, *, url: str, headers: Mapping[str, str]) -> Any:
+    import feedparser  # on first use, in the parsing thread (see _extract)
+
     response_headers = dict(headers)
     # The canonical URL, never the per-request final one, so relative GUIDs keep their value (notes §1.2).
     response_headers["content-location"] = url

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 
 from bot.core.article import ArticleError, parse_article
-from bot.core.loader import Loaded, LoadError, register_reader
+from bot.core.loader import Loaded, LoadError
 from bot.core.summary import HEADLINE_MAX, Summary
 from bot.sources.errors import SourceError
 
@@ -183,11 +183,6 @@ def read_page_file(raw: bytes, where: str) -> list[Loaded | LoadError]:
         return [Loaded(where, page_summary(raw))]
     except PageError as exc:
         return [LoadError(where, (exc.reason,))]
-
-
-def register_page_reader() -> None:
-    """Let `newsbot ingest`, the watch folder and `render` read `.html`/`.htm` files."""
-    register_reader(PAGE_SUFFIXES, read_page_file)
 
 
 # -- the walk over the extracted tree ------------------------------------------------------------

@@ -39,7 +39,7 @@ class NoForgetting:
         return 0
 
     async def list_feeds(self) -> list[Any]:  # the start-up line counts the feeds
-        return []
+        return ["one feed"]
 
 
 async def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -63,3 +63,35 @@ async def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptu
     assert poller.rounds >= 7
     assert sum("polling failed" in line for line in lines) == 1
     assert sum("works again" in line for line in lines) == 1
+
+
+async def test_a_bot_that_follows_no_feed_opens_no_fetcher_until_one_is_added() -> None:
+    stop = asyncio.Event()
+    opened: list[int] = []
+    store = NoForgetting()
+    followed: list[Any] = []
+    store.list_feeds = lambda: _feeds(followed)  # type: ignore[method-assign]
+    poller = FlakyPoller(failures=0, stop=stop)
+
+    @asynccontextmanager
+    async def opening() -> AsyncIterator[Any]:
+        opened.append(1)
+        yield poller
+
+    polling = FeedPolling(
+        opening,
+        store,
+        clock=lambda: T0,
+        tick_seconds=0.001,
+        forget_after=timedelta(days=90),  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(polling.run(stop))
+    await asyncio.sleep(0.05)
+    assert opened == []  # ticks went by with no feed: nothing opened
+    followed.append("wire")
+    await asyncio.wait_for(task, 10)  # the poller opens, polls twice and stops the loop
+    assert opened == [1]
+
+
+async def _feeds(followed: list[Any]) -> list[Any]:
+    return list(followed)

@@ -384,3 +384,10 @@ async def test_the_watch_folder_stores_a_dropped_page_and_moves_a_broken_one_asi
         )
         assert (inbox / "failed" / "menu.html").is_file()
         assert await application.archive.count_stories() == 1
+
+
+def test_the_suffixes_newsbot_registers_are_the_ones_the_page_reader_reads() -> None:
+    import bot.app
+    import bot.sources.page
+
+    assert bot.app.PAGE_SUFFIXES == bot.sources.page.PAGE_SUFFIXES
