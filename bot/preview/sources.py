@@ -19,10 +19,12 @@ from bot.core.digest import digest_reply
 from bot.core.invocation import Invocation
 from bot.core.reply import Reply
 from bot.core.service import NewsService
+from bot.feeds.directory import feed_status
 from bot.preview.model import (
     ChannelView,
     Conversation,
     DeliveryView,
+    FeedView,
     PostedMessage,
     PreviewPair,
     RetryResult,
@@ -30,6 +32,7 @@ from bot.preview.model import (
     StatusView,
     SubscriptionView,
 )
+from bot.store.feeds import SqlFeedStore
 from bot.store.outbox import Delivery, SqlOutbox
 from bot.store.tables import schedules, subscriptions
 
@@ -90,6 +93,7 @@ class SqlStatus:
     def __init__(self, engine: AsyncEngine, labels: Mapping[str, str], clock: Clock) -> None:
         self.engine = engine
         self.outbox = SqlOutbox(engine)
+        self.feeds = SqlFeedStore(engine)
         self.labels = labels
         self.clock = clock
 
@@ -111,10 +115,15 @@ class SqlStatus:
             for (p, w, c), entry in sorted(found.items())
         ]
         rows = await self.outbox.find(limit=deliveries)
+        feeds = [
+            FeedView(f.name, f.url, feed_status(f), f.last_fetch_at, f.paused_reason or f.last_error)
+            for f in await self.feeds.list_feeds()
+        ]
         return StatusView(
             channels=channels,
             deliveries=[self._delivery(d) for d in rows],
             counts=await self.outbox.counts(),
+            feeds=feeds,
         )
 
     def _delivery(self, d: Delivery) -> DeliveryView:

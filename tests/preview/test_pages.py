@@ -138,6 +138,18 @@ async def test_the_status_page_lists_channels_schedules_and_the_dead_delivery(se
     assert "Feeds" not in page  # no feeds yet: the section is hidden
 
 
+async def test_the_status_page_shows_each_followed_feed_and_why_one_is_paused(served: Served) -> None:
+    feeds = served.app.feeds
+    await feeds.add("wire", "https://wire.example/feed.xml", added_url="https://wire.example/", now=NOW)
+    await feeds.add("gone", "https://gone.example/feed.xml", added_url="https://gone.example/", now=NOW)
+    await feeds.pause("gone", "HTTP 410 Gone: the feed was removed", NOW)
+    status, page = await get(served.base + "/status")
+    assert status == 200
+    assert "Feeds" in page
+    assert "https://wire.example/feed.xml" in page
+    assert "HTTP 410 Gone: the feed was removed" in page
+
+
 async def test_a_retry_without_the_token_is_refused_even_from_loopback(served: Served) -> None:
     url = f"{served.base}/status/deliveries/{served.dead_id}/retry"
     for data, headers in (({}, {}), ({"token": "wrong"}, {}), ({}, {"Authorization": "Bearer wrong"})):
