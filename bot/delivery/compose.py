@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.core.digest import Digest, build_digest
 from bot.core.ports import ChannelKey
+from bot.core.rendered import Rendered
 from bot.store.archive import SqlArchive
 from bot.store.channels import SqlChannelStore
 
@@ -36,15 +37,13 @@ class Composer:
         self.post_when_empty = post_when_empty
         self.renderers = dict(renderers)  # platform → digest renderer, chosen in bot/app.py
 
-    def _render(self, platform: str, digest: Digest) -> list[dict[str, Any]]:
+    def _render(self, platform: str, digest: Digest) -> Rendered:
         render = self.renderers.get(platform)
         if render is None:
             raise LookupError(f"newsbot cannot render for platform {platform!r}")
-        return render(digest, self.labels)
+        return Rendered(channel=render(digest, self.labels))
 
-    async def digest(
-        self, key: ChannelKey, slot: datetime, watermark: datetime | None
-    ) -> list[dict[str, Any]] | None:
+    async def digest(self, key: ChannelKey, slot: datetime, watermark: datetime | None) -> Rendered | None:
         """Return the bodies of the channel's digest for `slot`, or None when there is nothing to post."""
         topics = await self.channels.channel_topics(key)
         found = await self.archive.stories_for_digest(
@@ -57,9 +56,7 @@ class Composer:
             key.platform, build_digest(found, title=self.title, topics=topics, labels=self.labels)
         )
 
-    async def alert(
-        self, key: ChannelKey, summary_id: str, topics: Sequence[str]
-    ) -> list[dict[str, Any]] | None:
+    async def alert(self, key: ChannelKey, summary_id: str, topics: Sequence[str]) -> Rendered | None:
         """Return the bodies of a topic alert for one story, or None when the story is gone."""
         story = await self.archive.story(summary_id)
         if story is None:

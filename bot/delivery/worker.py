@@ -265,15 +265,17 @@ class Worker:
     async def _freeze(self, delivery: Delivery) -> list[dict[str, Any]] | None:
         now = self.clock()
         if delivery.kind == "alert":
-            bodies = await self.composer.alert(delivery.key, delivery.summary_id or "", delivery.topics)
-            if bodies is None:
+            rendered = await self.composer.alert(delivery.key, delivery.summary_id or "", delivery.topics)
+            if rendered is None:
                 await self.outbox.mark_dead(delivery, self.owner, STORY_GONE, now, counts=False)
                 self._count("dead", delivery.key.platform)
                 return None
-            return bodies if await self.outbox.freeze(delivery.id, self.owner, bodies, now) else None
+            alert = rendered.bodies
+            return alert if await self.outbox.freeze(delivery.id, self.owner, alert, now) else None
         slot = delivery.slot_at or delivery.created_at
         watermark = await self.outbox.watermark(delivery.key)
-        bodies = await self.composer.digest(delivery.key, slot, watermark)
+        rendered = await self.composer.digest(delivery.key, slot, watermark)
+        bodies = rendered.bodies if rendered is not None else None
         covered = max(slot, watermark) if watermark is not None else slot
         kept = await self.outbox.freeze_digest(
             delivery, self.owner, bodies, covered, now, skip_reason=None if bodies else NOTHING_NEW
