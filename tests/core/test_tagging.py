@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.summary import Section, Summary
-from bot.core.tagging import Tagger
-from bot.core.taxonomy import is_acronym, load_taxonomy, word_forms
+from bot.core.tagging import Tagger, _trie_pattern
+from bot.core.taxonomy import is_acronym, load_taxonomy, normalize_term, word_forms
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "topics.yaml"
 
@@ -175,3 +176,112 @@ def test_a_topic_word_glued_inside_a_longer_word_is_not_found(
         + data.draw(st.sampled_from(("", "zz", "ation")))
     )
     assert topic not in tagger.topics_in(f"They said {glued} again."), glued
+
+
+class _ReferenceTagger:
+    """Tagging as it was before the one-pass scan: one regex pass per text, topic ids kept as sets.
+
+    Kept as the oracle the one-pass Tagger must agree with exactly; slow, plain and obviously right.
+    """
+
+    def __init__(self, tagger: Tagger) -> None:
+        self.order = {t: i for i, t in enumerate(tagger.taxonomy.ids())}
+        self.words: dict[str, str] = {}
+        self.acronyms: dict[str, str] = {}
+        for topic in tagger.taxonomy.topics:
+            names = list(topic.names())
+            shouted = {n.lower() for n in names if is_acronym(n)}
+            for name in names:
+                if is_acronym(name):
+                    self.acronyms[name] = self.acronyms[name + "s"] = topic.id
+                elif normalize_term(name) not in shouted:
+                    self.words.update(dict.fromkeys(word_forms(name), topic.id))
+        self.word_re = re.compile(r"\b(" + _trie_pattern(self.words) + r")\b")
+        self.acronym_re = re.compile("(" + _trie_pattern(self.acronyms) + r")(?![^\W_])")
+
+    def find(self, *texts: str | None) -> set[str]:
+        text = " | ".join(t for t in texts if t)
+        found = {
+            self.words.get(m) or self.words[normalize_term(m)] for m in self.word_re.findall(text.lower())
+        }
+        for m in self.acronym_re.finditer(text):
+            if m.start() == 0 or not text[m.start() - 1].isalnum():
+                found.add(self.acronyms[m.group(1)])
+        return found
+
+    def ordered(self, ids: set[str]) -> tuple[str, ...]:
+        known = sorted((t for t in ids if t in self.order), key=self.order.__getitem__)
+        return (*known, *sorted(t for t in ids if t not in self.order))
+
+    def tag(self, summary: Summary) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...]]:
+        """Return (each section's topics, the story's topics, its unknown tags)."""
+        union, every_tag, per_section = set(summary.tags), set(summary.tags), []
+        for section in summary.all_sections():
+            found = self.find(section.title, section.text) | set(section.tags)
+            every_tag.update(section.tags)
+            union.update(found)
+            per_section.append(self.ordered(found))
+        union.update(
+            self.find(
+                summary.headline, summary.lede, summary.significance, *summary.agreements, *summary.context
+            )
+        )
+        unknown = tuple(sorted(t for t in every_tag if t not in self.order))
+        return tuple(per_section), self.ordered(union), unknown
+
+
+@pytest.fixture(scope="module")
+def reference(tagger: Tagger) -> _ReferenceTagger:
+    return _ReferenceTagger(tagger)
+
+
+_TAGS = st.lists(st.sampled_from(("drones", "ai", "taxation", "my-desk", "local-politics", "zz")), max_size=3)
+
+
+@st.composite
+def _summary(draw: st.DrawFn, spellings: list[tuple[str, str]]) -> Summary:
+    """A story whose every text mentions topic terms between filler words, with some tags of its own."""
+
+    def text() -> str:
+        return draw(_story(spellings))[0].strip() or "x"
+
+    def section() -> Section:
+        return Section(title=text(), text=draw(st.sampled_from(("", text()))), tags=draw(_TAGS))
+
+    return Summary(
+        headline=text()[:300],
+        lede=draw(st.sampled_from((None, text()))),
+        significance=draw(st.sampled_from((None, text()))),
+        agreements=[text() for _ in range(draw(st.integers(0, 2)))],
+        context=[text() for _ in range(draw(st.integers(0, 2)))],
+        topics=[section() for _ in range(draw(st.integers(0, 6)))],
+        sections=[section() for _ in range(draw(st.integers(0, 3)))],
+        tags=draw(_TAGS),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_story_is_tagged_exactly_as_one_pass_per_section_tags_it(
+    tagger: Tagger, reference: _ReferenceTagger, spellings: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    summary = data.draw(_summary(spellings))
+    tagged = tagger.tag_summary(summary)
+    section_topics, topics, unknown = reference.tag(summary)
+    assert tagged.section_topics == section_topics
+    assert tagged.topics == topics
+    assert tagged.unknown_tags == unknown
+    assert [tuple(s.tags) for s in tagged.summary.all_sections()] == list(section_topics)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from(("\x00", "\x01", " \x00 ", "\x00\x00")))
+def test_text_holding_nul_characters_is_tagged_as_without_the_one_pass_scan(
+    tagger: Tagger,
+    reference: _ReferenceTagger,
+    spellings: list[tuple[str, str]],
+    data: st.DataObject,
+    glue: str,
+) -> None:
+    text = glue.join(data.draw(_story(spellings))[0] for _ in range(data.draw(st.integers(1, 3))))
+    assert tagger.topics_in(text) == reference.ordered(reference.find(text)), repr(text)
