@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -197,6 +198,29 @@ async def test_ingest_stores_the_good_files_beside_refused_ones(database_url: st
         for reason in BAD_REASONS.values():
             assert any(e.startswith(reason) for e in errors), reason
         assert await s.service.archive.count_stories() == 1
+
+
+async def test_an_ingest_leaves_garbage_collection_as_it_found_it_even_when_the_database_fails(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
+    async with stack(database_url, FakeClock(START)) as s:
+        try:
+            for enabled in (True, False):
+                gc.enable() if enabled else gc.disable()
+                assert [st.summary_id for st in (await ingest_paths(s.service, [tmp_path])).stored] == ["w1"]
+                assert gc.isenabled() is enabled
+            gc.enable()
+
+            async def refuse(*_args: object, **_kwargs: object) -> None:
+                raise StoreError("database error: disk I/O error")
+
+            monkeypatch.setattr(s.service, "ingest", refuse)
+            with pytest.raises(StoreError):
+                await ingest_paths(s.service, [tmp_path])
+            assert gc.isenabled()
+        finally:
+            gc.enable()
 
 
 def test_a_second_holder_of_a_sqlite_database_is_refused(tmp_path: Path) -> None:
