@@ -100,6 +100,9 @@ class _Pending:
     published: datetime
 
 
+# A put asks for each story's fingerprint three times (matching, then storing it); remembering the
+# latest ones makes that once. Big enough for the largest batch, service.INGEST_BATCH (500).
+@functools.lru_cache(maxsize=1024)
 def headline_fingerprint(headline: str) -> str:
     """Return the sha256 of a headline's words, case-folded: punctuation, spacing and case do not count."""
     words = _WORD.findall(unicodedata.normalize("NFKC", headline).casefold())
