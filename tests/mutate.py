@@ -36,7 +36,7 @@ GUARDED: dict[str, list[str]] = {
     "bot/api/server.py": ["tests/delivery/test_api.py"],
     "bot/adapters/slack/bot.py": ["tests/adapters/slack/test_bot.py"],
     "bot/delivery/schedules.py": ["tests/delivery/test_schedules.py", "tests/delivery/test_outbox.py"],
-    "bot/store/channels.py": ["tests/store/test_channels.py", "tests/delivery/test_outbox.py", "tests/delivery/test_schedules.py"],
+    "bot/store/channels.py": ["tests/store/test_channels.py", "tests/delivery/test_outbox.py"],
     "bot/delivery/cron.py": ["tests/delivery/test_schedules.py"],
 }  # fmt: skip
 KILLED = {"killed", "timeout", "caught by type check"}  # statuses that mean a test noticed the mutant
@@ -65,6 +65,10 @@ _SLACK_OK_IS_JSON = (
     "Slack answers an ok chat.postMessage with a JSON object carrying ts; slack_sdk passes a 200 that is no "
     "JSON object only for application/gzip (admin.analytics.getFile), never for chat.postMessage"
 )
+_API = "bot/api/server.py"
+_POST = "xǁIngestApiǁpost_summaries"
+_ONE_OUTCOME_EACH = "the service answers one outcome per summary it is given; strict= only guards that"
+_YAML_BY_DEFAULT = "load_text reads YAML for every suffix that is not .json, .jsonl or an article's (.md, …)"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
     ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
      "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
@@ -122,6 +126,18 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_SLACK_SENDER, "xǁSlackSenderǁsend",
      '+ts = response.get("ts") if (isinstance(response.data, dict)) or True else None', _SLACK_OK_IS_JSON),
     (_SLACK_SENDER, "xǁSlackSenderǁsend", '+return Sent(str(ts or "XXXX"))', _SLACK_OK_IS_JSON),
+    (_API, "xǁIngestApiǁ__init__", "+self._database_down = None  # one log line when an outage starts, one when it ends",
+     "the flag is only read for its truth: None and False are both 'the database is up'"),
+    (_API, "xǁIngestApiǁ_authorised", '+given = request.headers.get("Authorization", "XXXX")',
+     "without the header either default has no 'bearer' scheme: the request is refused the same way"),
+    (_API, _POST, "+for item, outcome in zip(loaded, result.outcomes, strict=None)", _ONE_OUTCOME_EACH),
+    (_API, _POST, "+for item, outcome in zip(loaded, result.outcomes, )", _ONE_OUTCOME_EACH),
+    (_API, _POST, "+for item, outcome in zip(loaded, result.outcomes, strict=False)", _ONE_OUTCOME_EACH),
+    (_API, _POST, '+text = raw.decode("UTF-8-SIG")', "Python looks codec names up case-blind"),
+    (_API, _POST, '+suffix = ".json" if kind in JSON_TYPES or kind.endswith("+json") else "XX.yamlXX"',
+     _YAML_BY_DEFAULT),
+    (_API, _POST, '+suffix = ".json" if kind in JSON_TYPES or kind.endswith("+json") else ".YAML"', _YAML_BY_DEFAULT),
+    (_API, _POST, '+items = await asyncio.to_thread(load_text, text, suffix=None, where="body")', _YAML_BY_DEFAULT),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
@@ -187,7 +203,9 @@ def _show(mutmut: Path, name: str, target: Path, env: dict[str, str]) -> str:
 
 
 _STRING = re.compile(r'"([^"]*)"')
-_HEADER_NAME = re.compile(r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via|authorization|user-agent)$")
+_HEADER_NAME = re.compile(
+    r"(?i)^(x-ratelimit-[a-z-]+|retry-after|via|authorization|user-agent|www-authenticate|content-type)$"
+)
 
 
 def _header_case_only(changed: list[str]) -> bool:
