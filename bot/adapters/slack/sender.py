@@ -62,17 +62,9 @@ class SlackSender:
 
     platform = "slack"
 
-    def __init__(
-        self,
-        bot_token: SecretStr | str,
-        *,
-        api_base: str,
-        client: AsyncWebClient | None = None,
-    ) -> None:
+    def __init__(self, bot_token: SecretStr | str, *, api_base: str) -> None:
         # No default for api_base: settings.slack.api_base holds Slack's address, in one place.
-        self.client = client if client is not None else make_client(bot_token, api_base, timeout=SEND_TIMEOUT)
-        if client is not None and not client.token:
-            client.token = _secret(bot_token)
+        self.client = make_client(bot_token, api_base, timeout=SEND_TIMEOUT)
 
     async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
         """Post `body` to `channel`; say Sent(ts), RetryLater(after) or Failed(reason), never raise."""

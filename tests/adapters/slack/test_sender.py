@@ -9,7 +9,6 @@ import re
 
 import pytest
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.render import render_reply
 from bot.adapters.slack.sender import SlackSender
@@ -125,15 +124,6 @@ async def test_a_lost_connection_is_not_retried_behind_the_outboxs_back(slack: F
     assert outcome.reason.startswith("network: ")
     assert "Error" in outcome.reason  # names what went wrong
     assert len(slack.calls_to("chat.postMessage")) == 1
-
-
-async def test_a_client_given_without_a_token_gets_the_bot_token(slack: FakeSlack) -> None:
-    client = AsyncWebClient(base_url=slack.api_base)
-    out = SlackSender(SecretStr(BOT_TOKEN), api_base=slack.api_base, client=client)
-    outcome = await out.send("C0NEWS", dict(BODY), key="k")
-
-    assert isinstance(outcome, Sent)
-    assert [p.channel for p in slack.posted] == ["C0NEWS"]
 
 
 async def test_an_api_base_without_a_trailing_slash_still_posts(slack: FakeSlack) -> None:
