@@ -167,3 +167,13 @@ def test_a_cut_reply_whose_source_link_is_very_long_still_fits_every_limit(platf
     assert len(bodies) == MESSAGES_PER_REPLY_MAX
     assert all(platform.problems(b) == [] for b in bodies)
     assert "the story's title links it" in platform.everything_shown(bodies[-1:])
+
+
+@on_each_platform
+def test_a_digest_names_each_storys_topics_by_their_labels(platform: Platform) -> None:
+    digest = drone_digest()
+    digest = digest.model_copy(
+        update={"entries": [digest.entries[0].model_copy(update={"topics": ["drones"]})]}
+    )
+    shown = platform.everything_shown(platform.render_digest(digest, {"drones": "Unmanned aircraft"}))
+    assert "Unmanned aircraft" in shown
