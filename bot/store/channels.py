@@ -65,7 +65,6 @@ class SqlChannelStore:
     """The ChannelStore port on SQLAlchemy, plus what delivery reads and advances: followed topics and the tick."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
         self._writer = engine.execution_options(**WRITE)
         self._reader = engine.execution_options(**READ)
         self._url = engine.url.render_as_string(hide_password=True)

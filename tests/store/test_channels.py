@@ -14,7 +14,7 @@ from bot.core.ports import ChannelKey
 from bot.store.channels import DueSchedule, SqlChannelStore, TickDecision
 from bot.store.engine import StoreError, create_engine
 from bot.store.migrate import upgrade_database
-from bot.store.tables import schedules, subscriptions
+from bot.store.tables import deliveries, schedules, subscriptions
 from tests.store.conftest import T0
 
 GENERAL = ChannelKey("discord", "g1", "c1")
@@ -225,3 +225,54 @@ async def test_a_tick_skips_a_schedule_another_process_holds_instead_of_waiting_
         assert held.next_fire_at == T0  # still owed: the next tick advances it
     finally:
         await engine.dispose()
+
+
+def _pause_general(schedule: DueSchedule) -> TickDecision:
+    return _unreadable(schedule) if schedule.key == GENERAL else _every_day(schedule)
+
+
+async def test_a_schedule_the_tick_cannot_plan_does_not_hold_up_the_others(channels: SqlChannelStore) -> None:
+    hour = timedelta(hours=1)
+    await channels.set_schedule(GENERAL, cron="x", timezone="UTC", user=None, now=T0, next_fire_at=T0 - hour)
+    await channels.set_schedule(OTHER, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
+
+    assert await channels.tick(T0, _pause_general, platforms=["discord", "slack"]) == (2, 1)
+    moved = await channels.get_schedule(OTHER)
+    assert moved is not None
+    assert moved.next_fire_at == T0 + DAY
+
+
+async def test_the_digest_row_stands_for_its_slot_not_for_when_the_tick_ran(
+    channels: SqlChannelStore, engine: AsyncEngine
+) -> None:
+    # After downtime the tick runs late; the digest still covers the stories up to its own slot.
+    slot = T0 - timedelta(hours=2)
+    await channels.set_schedule(
+        GENERAL, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=slot
+    )
+
+    assert await channels.tick(T0, _every_day, platforms=["discord"]) == (1, 1)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(deliveries.c.slot_at))).scalars().all() == [slot]
+
+
+async def test_a_tick_moves_only_its_own_schedule_beside_ones_sharing_its_channel_id_or_workspace(
+    channels: SqlChannelStore,
+) -> None:
+    # A Slack Connect channel keeps its id in every workspace it is shared with.
+    mine = OTHER
+    others = [
+        ChannelKey("slack", "T2", "C9"),
+        ChannelKey("discord", "T1", "C9"),
+        ChannelKey("slack", "T1", "C8"),
+    ]
+    later = T0 + timedelta(hours=5)
+    await channels.set_schedule(mine, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=T0)
+    for key in others:
+        await channels.set_schedule(
+            key, cron="0 8 * * *", timezone="UTC", user=None, now=T0, next_fire_at=later
+        )
+
+    assert await channels.tick(T0, _every_day, platforms=["slack", "discord"]) == (1, 1)
+    fires = [s.next_fire_at for k in (mine, *others) if (s := await channels.get_schedule(k))]
+    assert fires == [T0 + DAY, later, later, later]
