@@ -76,6 +76,10 @@ _PK_ORDER = (
     "PostgreSQL alike, so rows come in topic order already; ORDER BY only makes that a promise"
 )
 _REDACTED_AGAIN = "store_error passes the URL through redact_url, which hides the password again"
+_DRENDER = "bot/adapters/discord/render.py"
+_MESSAGES = "xǁ_Messagesǁ__init__"
+_FIRST_OPEN = "the first open() always starts a message, which sets used to 0 before it is read"
+_FALSY = "only read for its truth, and every later assignment sets a real value first"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
     ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
      "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
@@ -154,6 +158,16 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_CHANNELS, _STORE + "channel_topics", "+.order_by(None)", _PK_ORDER),
     (_CHANNELS, _STORE + "tick", "+self, now: datetime, plan: Planner, *, platforms: Iterable[str], limit: int = 501",
      "a batch size: a 501st due schedule is advanced by the next tick, seconds later"),
+    (_DRENDER, _MESSAGES, "+self.used = None  # characters of the last message that count towards the total",
+     _FIRST_OPEN),
+    (_DRENDER, _MESSAGES, "+self.used = 1  # characters of the last message that count towards the total",
+     _FIRST_OPEN),
+    (_DRENDER, _MESSAGES, "+self.cut = None  # MESSAGES_PER_REPLY_MAX was reached; what is added now is not sent",
+     _FALSY),
+    (_DRENDER, _MESSAGES, '+self.link: str | None = ""  # the link of the item being added', _FALSY),
+    (_DRENDER, _MESSAGES, '+self.cut_link: str | None = ""', _FALSY),
+    (_DRENDER, "x_render_reply", '+out.open(None, None, 2)["description"] = BLANK',
+     "an empty reply's only embed opens the first message: its size is never compared with anything"),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

@@ -20,7 +20,12 @@ from tests.adapters.discord_checks import (
     unescape,
 )
 from tests.adapters.payload_tools import ZWSP
-from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
+from tests.adapters.render_cases import (
+    MESSAGES_PER_REPLY_MAX,
+    assert_all_words_kept,
+    drone_digest,
+    drone_story,
+)
 from tests.fakes.discord import EMBED_FIELDS_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX
 
 # -- exact bodies -------------------------------------------------------------------------------
@@ -284,3 +289,20 @@ def test_a_run_of_markdown_characters_cut_to_fit_keeps_every_escape_whole(lead: 
     for piece in pieces:
         bare = piece.removesuffix(" (cont.)").removesuffix("…")
         assert ESCAPED_RUN.fullmatch(bare), f"an escape was split: {piece[-20:]!r}"
+
+
+def test_a_reply_of_many_short_stories_keeps_a_place_for_the_cut_notice_in_every_message() -> None:
+    # Nine embeds a message: the tenth place is kept for the cut notice, whichever message it ends.
+    items = [Item(title=f"Story {n}", text="Short.") for n in range(60)]
+    bodies = render_reply(Reply(title="Alert", items=items))
+    assert all(problems(b) == [] for b in bodies)
+    assert [len(b["embeds"]) for b in bodies] == [9] * (MESSAGES_PER_REPLY_MAX - 1) + [10]
+    shown = MESSAGES_PER_REPLY_MAX * 9 - 1  # every embed but the reply's opening one is a story
+    assert f" {60 - shown} more not shown." in _cut_notice(bodies)
+
+
+def test_stories_with_long_titles_never_overfill_a_message() -> None:
+    items = [Item(title=f"{n} " + "title " * 45, text="word " * 100) for n in range(30)]
+    bodies = render_reply(Reply(title="Alert", items=items))
+    assert len(bodies) > 1
+    assert all(problems(b) == [] for b in bodies)
