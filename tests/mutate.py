@@ -32,7 +32,7 @@ GUARDED: dict[str, list[str]] = {
     "bot/adapters/discord/sender.py": ["tests/adapters/discord/test_sender.py", "tests/adapters/discord/test_answers.py", "tests/delivery/test_platforms.py"],
     "bot/adapters/slack/sender.py": ["tests/adapters/slack/test_sender.py", "tests/delivery/test_platforms.py"],
     "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py"],
-    "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py"],
+    "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py", "tests/adapters/slack/test_own_words.py"],
     "bot/api/server.py": ["tests/delivery/test_api.py"],
     "bot/adapters/slack/bot.py": ["tests/adapters/slack/test_bot.py"],
     "bot/delivery/schedules.py": ["tests/delivery/test_schedules.py", "tests/delivery/test_outbox.py"],
