@@ -80,6 +80,12 @@ _DRENDER = "bot/adapters/discord/render.py"
 _MESSAGES = "xǁ_Messagesǁ__init__"
 _FIRST_OPEN = "the first open() always starts a message, which sets used to 0 before it is read"
 _FALSY = "only read for its truth, and every later assignment sets a real value first"
+_OUTBOX = "bot/store/outbox.py"
+_ENQUEUE = "xǁAlertEnqueuerǁ__call__"
+_FREEZE = "xǁSqlOutboxǁfreeze"
+_ASCII = "json.loads reads the bodies back the same whether non-ASCII characters were escaped or not"
+_UNCHANGED = "an unchanged story's alert key is the one already queued: the outbox ignores the insert"
+_STORED_ONE_EACH = "the archive answers one outcome per summary it stored; strict= only guards that"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
     ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
      "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
@@ -168,6 +174,19 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_DRENDER, _MESSAGES, '+self.cut_link: str | None = ""', _FALSY),
     (_DRENDER, "x_render_reply", '+out.open(None, None, 2)["description"] = BLANK',
      "an empty reply's only embed opens the first message: its size is never compared with anything"),
+    (_OUTBOX, _FREEZE, ".values(bodies=json.dumps(bodies, ensure_ascii=None), updated_at=now)", _ASCII),
+    (_OUTBOX, _FREEZE, ".values(bodies=json.dumps(bodies, ), updated_at=now)", _ASCII),
+    (_OUTBOX, _FREEZE, ".values(bodies=json.dumps(bodies, ensure_ascii=True), updated_at=now)", _ASCII),
+    (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=True) if outcome != "XXunchangedXX"',
+     _UNCHANGED),
+    (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=True) if outcome != "UNCHANGED"',
+     _UNCHANGED),
+    (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=None) if outcome != "unchanged"',
+     _STORED_ONE_EACH),
+    (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, ) if outcome != "unchanged"',
+     _STORED_ONE_EACH),
+    (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=False) if outcome != "unchanged"',
+     _STORED_ONE_EACH),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

@@ -12,6 +12,7 @@ import pytest
 from bot.core.ports import ChannelKey, Failed, RetryLater
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import StoreError, create_engine
+from bot.store.outbox import alert_key
 from tests.delivery.helpers import FakeClock, RecordingSender, stack, summary
 
 START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
@@ -481,3 +482,12 @@ async def test_a_requeued_alert_gets_its_attempts_back_goes_out_at_once_and_lift
         assert sent is not None
         assert [p.channel for p in slack.posts] == ["C9"]
         assert (sent.status, sent.sent_at, sent.last_error, sent.lease_owner) == ("sent", clock(), None, None)
+
+
+def test_alert_keys_keep_the_format_already_stored_so_an_upgrade_does_not_alert_again() -> None:
+    # The dedupe key is what stops a second alert; rows written by an earlier version carry this format.
+    assert alert_key(CHAN, "s1") == "alert:discord:g1:c1:s1"
+    assert (
+        alert_key(CHAN, "s1", "2026-05-01T07:00:00+00:00")
+        == "alert:discord:g1:c1:s1@2026-05-01T07:00:00+00:00"
+    )
