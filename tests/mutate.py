@@ -86,6 +86,8 @@ _FREEZE = "xǁSqlOutboxǁfreeze"
 _ASCII = "json.loads reads the bodies back the same whether non-ASCII characters were escaped or not"
 _UNCHANGED = "an unchanged story's alert key is the one already queued: the outbox ignores the insert"
 _STORED_ONE_EACH = "the archive answers one outcome per summary it stored; strict= only guards that"
+_SRENDER = "bot/adapters/slack/render.py"
+_S_MESSAGES = "xǁ_Messagesǁ__init__"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
     ("bot/delivery/schedules.py", "x_plan_due", "+if start <= oldest:",
      "next_fire_at is always a slot; when it is exactly `oldest`, next_fire(oldest - 1 µs) returns that same slot"),
@@ -187,6 +189,12 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
      _STORED_ONE_EACH),
     (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=False) if outcome != "unchanged"',
      _STORED_ONE_EACH),
+    (_SRENDER, _S_MESSAGES, '+self.resume: str | None = ""  # what a continuation message says it continues', _FALSY),
+    (_SRENDER, _S_MESSAGES, "+self.cut = None  # MESSAGES_PER_REPLY_MAX was reached; nothing more is added", _FALSY),
+    (_SRENDER, _S_MESSAGES, '+self.link: str | None = ""  # the link of the item being added', _FALSY),
+    (_SRENDER, _S_MESSAGES, '+self.cut_link: str | None = ""', _FALSY),
+    (_SRENDER, "xǁ_Messagesǁadd", "+return False",
+     "only the title's add() is asked whether it was added, and a title is never the divider this returns for"),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

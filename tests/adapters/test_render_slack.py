@@ -250,8 +250,13 @@ def test_a_digest_reads_as_one_message_with_a_summary_fallback() -> None:
 @pytest.mark.parametrize("lead", ["", "1", "12", "123", "1234"])  # the cut lands at every offset into "&amp;"
 def test_a_linked_title_of_ampersands_is_cut_between_entities_and_given_in_full_below(lead: str) -> None:
     title = lead + "&" * 400
-    [body] = render_reply(Reply(title="t", items=[Item(title=title, url="https://example.com/a", text="x")]))
-    heading, below = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"][:2]
+    story = Item(title=title, url="https://example.com/a", text="word " * 9000)
+    first, second, *_ = render_reply(Reply(title="t", items=[story]))
+    heading, below = [b["text"]["text"] for b in first["blocks"] if b["type"] == "section"][:2]
     label = heading.removeprefix("*<https://example.com/a|").removesuffix(">*")
-    assert re.fullmatch(re.escape(lead) + "&*…", html.unescape(label)), f"an entity was cut: {label[-12:]!r}"
+    resumed = second["blocks"][0]["elements"][0]["text"].removesuffix(" (cont.)")  # atop the next message
+    for shown in (label, resumed):
+        assert re.fullmatch(re.escape(lead) + "&*…", html.unescape(shown)), (
+            f"an entity was cut: {shown[-12:]!r}"
+        )
     assert html.unescape(below).startswith(title)  # the reader still gets the whole title
