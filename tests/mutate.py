@@ -193,7 +193,7 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_SRENDER, _S_MESSAGES, "+self.cut = None  # MESSAGES_PER_REPLY_MAX was reached; nothing more is added", _FALSY),
     (_SRENDER, _S_MESSAGES, '+self.link: str | None = ""  # the link of the item being added', _FALSY),
     (_SRENDER, _S_MESSAGES, '+self.cut_link: str | None = ""', _FALSY),
-    (_SRENDER, "xǁ_Messagesǁadd", "+return False",
+    (_SRENDER, "xǁ_Messagesǁadd", "+            return False",  # the divider branch only
      "only the title's add() is asked whether it was added, and a title is never the divider this returns for"),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
