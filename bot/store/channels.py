@@ -3,7 +3,8 @@ a due schedule into its digest row (beside the schedules it locks and advances).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,14 +65,24 @@ class SqlChannelStore:
     """The ChannelStore port on SQLAlchemy, plus what delivery reads and advances: followed topics and the tick."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
         self._writer = engine.execution_options(**WRITE)
         self._reader = engine.execution_options(**READ)
         self._url = engine.url.render_as_string(hide_password=True)
 
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction whose database errors become StoreErrors naming the database."""
+        async with translated_errors(self._url), self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with translated_errors(self._url), self._reader.connect() as conn:
+            yield conn
+
     async def subscribe(self, key: ChannelKey, topic_id: str, *, user: str | None, now: datetime) -> bool:
         """Follow a topic; False when the channel already followed it (a paused one is resumed)."""
-        async with translated_errors(self._url), self._writer.begin() as conn:
+        async with self._writing() as conn:
             stmt = (
                 _upsert(conn, subscriptions)
                 .values(
@@ -81,7 +92,6 @@ class SqlChannelStore:
                     topic_id=topic_id,
                     created_by=user,
                     created_at=now,
-                    paused_reason=None,
                 )
                 .on_conflict_do_nothing()
             )
@@ -99,13 +109,13 @@ class SqlChannelStore:
         stmt = delete(subscriptions).where(
             is_channel(subscriptions, key), subscriptions.c.topic_id == topic_id
         )
-        async with translated_errors(self._url), self._writer.begin() as conn:
+        async with self._writing() as conn:
             return (await conn.execute(stmt)).rowcount > 0
 
     async def subscriptions(self, key: ChannelKey) -> list[Subscription]:
         """Return the channel's subscriptions, ordered by topic id."""
         stmt = select(subscriptions).where(is_channel(subscriptions, key)).order_by(subscriptions.c.topic_id)
-        async with translated_errors(self._url), self._reader.connect() as conn:
+        async with self._reading() as conn:
             return [_subscription(row) for row in await conn.execute(stmt)]
 
     async def set_schedule(
@@ -127,7 +137,7 @@ class SqlChannelStore:
             "next_fire_at": next_fire_at,
             "paused_reason": None,
         }
-        async with translated_errors(self._url), self._writer.begin() as conn:
+        async with self._writing() as conn:
             stmt = _upsert(conn, schedules).values(
                 platform=key.platform, workspace=key.workspace, channel=key.channel, **values
             )
@@ -137,12 +147,12 @@ class SqlChannelStore:
 
     async def clear_schedule(self, key: ChannelKey) -> bool:
         """Remove the channel's schedule; False when it had none."""
-        async with translated_errors(self._url), self._writer.begin() as conn:
+        async with self._writing() as conn:
             return (await conn.execute(delete(schedules).where(is_channel(schedules, key)))).rowcount > 0
 
     async def get_schedule(self, key: ChannelKey) -> Schedule | None:
         """Return the channel's schedule, if any."""
-        async with translated_errors(self._url), self._reader.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(select(schedules).where(is_channel(schedules, key)))).first()
         return None if row is None else _schedule(row)
 
@@ -153,7 +163,7 @@ class SqlChannelStore:
             .where(is_channel(subscriptions, key))
             .order_by(subscriptions.c.topic_id)
         )
-        async with translated_errors(self._url), self._reader.connect() as conn:
+        async with self._reading() as conn:
             return [str(t) for t in (await conn.execute(stmt)).scalars()]
 
     async def tick(
@@ -190,7 +200,7 @@ class SqlChannelStore:
             .with_for_update(skip_locked=True)
         )
         advanced = inserted = 0
-        async with translated_errors(self._url), self._writer.begin() as conn:
+        async with self._writing() as conn:
             due = [
                 DueSchedule(
                     ChannelKey(r.platform, r.workspace, r.channel), r.cron, r.timezone, r.next_fire_at

@@ -21,7 +21,7 @@ class Platform:
 
     name: str
     render_reply: Callable[[Reply], list[Body]]
-    render_digest: Callable[[Digest], list[Body]]
+    render_digest: Callable[..., list[Body]]  # (digest, topic labels=None)
     problems: Callable[[Body], list[str]]
     reading_order: Callable[[list[Body]], str]
     everything_shown: Callable[[list[Body]], str]

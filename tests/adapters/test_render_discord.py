@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from bot.adapters.discord.render import render_digest, render_reply
+from bot.adapters.discord.render import CUT_NOTICE_MAX, render_digest, render_reply
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.discord_checks import (
     BLURPLE,
@@ -19,7 +20,12 @@ from tests.adapters.discord_checks import (
     unescape,
 )
 from tests.adapters.payload_tools import ZWSP
-from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
+from tests.adapters.render_cases import (
+    MESSAGES_PER_REPLY_MAX,
+    assert_all_words_kept,
+    drone_digest,
+    drone_story,
+)
 from tests.fakes.discord import EMBED_FIELDS_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX
 
 # -- exact bodies -------------------------------------------------------------------------------
@@ -232,3 +238,71 @@ def test_a_digest_lists_agreements_before_sections() -> None:
     bodies = render_digest(drone_digest())
     names = [f["name"] for f in bodies[0]["embeds"][1]["fields"]]
     assert names == ["Agreements", "Drone Technology"]
+
+
+def _cut_notice(bodies: list[dict[str, Any]]) -> str:
+    notice = bodies[-1]["embeds"][-1]["description"]
+    assert notice.startswith("✂ Cut here")
+    return str(notice)
+
+
+def test_a_cut_notice_links_the_source_with_its_parentheses_encoded() -> None:
+    # A ")" inside a masked link would end the link early and show the rest of the URL as text.
+    story = Item(title="Drone", url="https://en.wikipedia.org/wiki/Drone_(aircraft)", text="word " * 60_000)
+    notice = _cut_notice(render_reply(Reply(title="Alert", items=[story])))
+    assert "[Read the rest at the source](https://en.wikipedia.org/wiki/Drone_%28aircraft%29)." in notice
+
+
+def test_a_source_link_that_just_fits_the_room_kept_for_the_cut_notice_is_still_linked() -> None:
+    def notice_for(url: str) -> str:
+        story = Item(title="Drone", url=url, text="word " * 60_000)
+        return _cut_notice(render_reply(Reply(title="Alert", items=[story])))
+
+    short = "https://example.com/a"
+    room = CUT_NOTICE_MAX - (len(notice_for(short)) - len(short))
+    fits = "https://example.com/" + "a" * (room - len("https://example.com/"))
+    assert f"[Read the rest at the source]({fits})." in notice_for(fits)
+    assert "[Read the rest" not in notice_for(fits + "a")  # one more character: the title links it
+
+
+def test_a_long_lede_continues_in_an_embed_titled_and_linked_like_its_story() -> None:
+    story = Item(title="Drone rules", url="https://example.com/s", text="Lede sentence. " * 600)
+    embeds = [e for body in render_reply(Reply(title="t", items=[story])) for e in body["embeds"]]
+    first, more = embeds[1:3]
+    assert (first["title"], first["url"]) == ("Drone rules", "https://example.com/s")
+    assert (more["title"], more["url"]) == ("Drone rules (cont.)", "https://example.com/s")
+
+
+ESCAPED_RUN = re.compile(r"(?:\\[*_]|\n|a)*")  # "\*" and "\_" pairs only: no escape split from its character
+
+
+@pytest.mark.parametrize("lead", ["", "a"])  # cuts land at even and at odd offsets into the pairs
+def test_a_run_of_markdown_characters_cut_to_fit_keeps_every_escape_whole(lead: str) -> None:
+    # Cut between "\" and "*", a piece would end in a lone backslash and the next start with a bare "*":
+    # the reader sees stray backslashes and italics where the text had asterisks.
+    run = lead + "*_" * 1500
+    bodies = render_reply(Reply(title="t", items=[Item(title=run, parts=[Part(title=run, text=run)])]))
+    embeds = [e for body in bodies for e in body["embeds"]][1:]
+    pieces = [e["title"] for e in embeds] + [e.get("description", "") for e in embeds]
+    pieces += [v for e in embeds for f in e.get("fields", []) for v in (f["name"], f["value"])]
+    assert len(pieces) > 10
+    for piece in pieces:
+        bare = piece.removesuffix(" (cont.)").removesuffix("…")
+        assert ESCAPED_RUN.fullmatch(bare), f"an escape was split: {piece[-20:]!r}"
+
+
+def test_a_reply_of_many_short_stories_keeps_a_place_for_the_cut_notice_in_every_message() -> None:
+    # Nine embeds a message: the tenth place is kept for the cut notice, whichever message it ends.
+    items = [Item(title=f"Story {n}", text="Short.") for n in range(60)]
+    bodies = render_reply(Reply(title="Alert", items=items))
+    assert all(problems(b) == [] for b in bodies)
+    assert [len(b["embeds"]) for b in bodies] == [9] * (MESSAGES_PER_REPLY_MAX - 1) + [10]
+    shown = MESSAGES_PER_REPLY_MAX * 9 - 1  # every embed but the reply's opening one is a story
+    assert f" {60 - shown} more not shown." in _cut_notice(bodies)
+
+
+def test_stories_with_long_titles_never_overfill_a_message() -> None:
+    items = [Item(title=f"{n} " + "title " * 45, text="word " * 100) for n in range(30)]
+    bodies = render_reply(Reply(title="Alert", items=items))
+    assert len(bodies) > 1
+    assert all(problems(b) == [] for b in bodies)

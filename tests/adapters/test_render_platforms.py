@@ -148,7 +148,7 @@ def test_a_one_megabyte_story_is_cut_to_five_messages_ending_with_a_link_to_the_
     last = json.dumps(bodies[-1], ensure_ascii=False)
     assert CUT_MARK in last
     assert "https://example.com/story%281%29" in last or "https://example.com/story(1)" in last
-    assert "2 more not shown" in last
+    assert " 2 more not shown" in last  # not " -2 more"
     assert " ".join(f"word{n}" for n in range(500)) in " ".join(platform.reading_order(bodies).split())
     assert "newsbot" in platform.everything_shown(bodies[-1:])  # the footer still ends the reply
 
@@ -167,3 +167,23 @@ def test_a_cut_reply_whose_source_link_is_very_long_still_fits_every_limit(platf
     assert len(bodies) == MESSAGES_PER_REPLY_MAX
     assert all(platform.problems(b) == [] for b in bodies)
     assert "the story's title links it" in platform.everything_shown(bodies[-1:])
+
+
+@on_each_platform
+def test_a_digest_names_each_storys_topics_by_their_labels(platform: Platform) -> None:
+    digest = drone_digest()
+    digest = digest.model_copy(
+        update={"entries": [digest.entries[0].model_copy(update={"topics": ["drones"]})]}
+    )
+    shown = platform.everything_shown(platform.render_digest(digest, {"drones": "Unmanned aircraft"}))
+    assert "Unmanned aircraft" in shown
+
+
+@on_each_platform
+def test_a_cut_reply_counts_every_story_it_did_not_show(platform: Platform) -> None:
+    items = [Item(title=f"Story {n} ends", text="Short.") for n in range(300)]
+    bodies = platform.render_reply(Reply(title="Alert", items=items))
+    assert was_cut(platform, bodies)
+    shown = platform.everything_shown(bodies)
+    left = sum(f"Story {n} ends" not in shown for n in range(300))
+    assert f" {left} more not shown." in shown

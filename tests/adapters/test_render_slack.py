@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -244,3 +245,18 @@ def test_a_digest_reads_as_one_message_with_a_summary_fallback() -> None:
     [body] = render_digest(drone_digest())
     assert body["text"] == "Daily digest — 1 story · 2026-11-24"
     assert section("*Drone Technology*\nCertification of drone components.") in body["blocks"]
+
+
+@pytest.mark.parametrize("lead", ["", "1", "12", "123", "1234"])  # the cut lands at every offset into "&amp;"
+def test_a_linked_title_of_ampersands_is_cut_between_entities_and_given_in_full_below(lead: str) -> None:
+    title = lead + "&" * 400
+    story = Item(title=title, url="https://example.com/a", text="word " * 9000)
+    first, second, *_ = render_reply(Reply(title="t", items=[story]))
+    heading, below = [b["text"]["text"] for b in first["blocks"] if b["type"] == "section"][:2]
+    label = heading.removeprefix("*<https://example.com/a|").removesuffix(">*")
+    resumed = second["blocks"][0]["elements"][0]["text"].removesuffix(" (cont.)")  # atop the next message
+    for shown in (label, resumed):
+        assert re.fullmatch(re.escape(lead) + "&*…", html.unescape(shown)), (
+            f"an entity was cut: {shown[-12:]!r}"
+        )
+    assert html.unescape(below).startswith(title)  # the reader still gets the whole title

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -415,3 +416,19 @@ async def test_a_database_outage_answers_json_503_and_logs_once_per_outage(
         api_lines = [r for r in caplog.records if r.name == server_module.__name__]
         assert [r.levelname for r in api_lines] == ["ERROR", "INFO"]
         assert all(r.exc_info is None for r in api_lines)
+
+
+async def test_the_api_listens_on_the_port_it_is_configured_with(tmp_path: Path) -> None:
+    # NEWSBOT_API__PORT: the client or proxy in front of newsbot is pointed at exactly this port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    async with stack(_sqlite(tmp_path), FakeClock(START)) as s, aiohttp.ClientSession() as http:
+        server = ApiServer(IngestApi(s.service, ApiSettings(token=SecretStr(TOKEN))), "127.0.0.1", port)
+        await server.start()
+        try:
+            assert server.port == port
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200
+        finally:
+            await server.stop()

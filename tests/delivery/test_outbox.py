@@ -12,6 +12,7 @@ import pytest
 from bot.core.ports import ChannelKey, Failed, RetryLater
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import StoreError, create_engine
+from bot.store.outbox import alert_key
 from tests.delivery.helpers import FakeClock, RecordingSender, stack, summary
 
 START = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
@@ -451,3 +452,42 @@ async def test_each_delivery_posted_is_one_info_line_naming_its_channel(
     assert all(line.startswith("delivery ") and ": alert posted to " in line for line in posted)
     assert any("c1" in line for line in posted)
     assert any("c2" in line for line in posted)
+
+
+async def test_a_requeued_alert_gets_its_attempts_back_goes_out_at_once_and_lifts_only_its_own_pause(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    gone, other = ChannelKey("slack", "T1", "C9"), ChannelKey("slack", "T1", "C8")
+    async with stack(database_url, clock, max_attempts=3) as s:
+        slack = s.senders["slack"]
+        for key in (gone, other):
+            slack.fail(key.channel, Failed("channel_not_found"))
+            await s.channels.subscribe(key, "drones", user="u", now=clock())
+        await s.service.ingest([summary("s1", "Drones", ["drones"])])
+        await s.worker.drain()
+        dead = {d.key: d for d in await s.outbox.find(status="dead")}
+        assert set(dead) == {gone, other}
+        clock.advance(minutes=1)
+
+        requeued = await s.outbox.requeue(dead[gone].id, clock())
+        assert requeued is not None
+        assert (requeued.status, requeued.attempts) == ("pending", 0)  # a fresh max_attempts tries
+        assert [sub.paused_reason for sub in await s.channels.subscriptions(gone)] == [None]
+        [still] = await s.channels.subscriptions(other)
+        assert still.paused_reason is not None  # the other channel's own failure is not lifted with it
+
+        await s.worker.drain()  # no clock change: it is due the moment it is re-queued
+        sent = await s.outbox.get(dead[gone].id)
+        assert sent is not None
+        assert [p.channel for p in slack.posts] == ["C9"]
+        assert (sent.status, sent.sent_at, sent.last_error, sent.lease_owner) == ("sent", clock(), None, None)
+
+
+def test_alert_keys_keep_the_format_already_stored_so_an_upgrade_does_not_alert_again() -> None:
+    # The dedupe key is what stops a second alert; rows written by an earlier version carry this format.
+    assert alert_key(CHAN, "s1") == "alert:discord:g1:c1:s1"
+    assert (
+        alert_key(CHAN, "s1", "2026-05-01T07:00:00+00:00")
+        == "alert:discord:g1:c1:s1@2026-05-01T07:00:00+00:00"
+    )

@@ -78,6 +78,7 @@ class _Injected:
     status: int
     error: str
     retry_after: int | None = None
+    content_type: str | None = None  # set: answer `error` as this raw body instead of Slack's JSON
 
 
 @dataclass
@@ -169,6 +170,10 @@ class FakeSlack:
         """Make the next call of `method` lose its connection after the request arrived (no answer)."""
         self._injected[method].append(_Injected(0, "dropped"))
 
+    def answer_next(self, method: str, status: int, body: str, content_type: str) -> None:
+        """Make the next call of `method` get a raw answer, as from a proxy or a server that is not Slack."""
+        self._injected[method].append(_Injected(status, body, content_type=content_type))
+
     def rate_limit_next(self, method: str, retry_after: int) -> None:
         """Make the next call of `method` answer 429 with Retry-After."""
         self.fail_next(method, "ratelimited", status=429, retry_after=retry_after)
@@ -234,6 +239,10 @@ class FakeSlack:
         if injected is not None and injected.status == 0 and request.transport is not None:
             request.transport.close()  # the request reached Slack; the answer never reaches the client
             return web.Response(status=500)
+        if injected is not None and injected.content_type is not None:
+            return web.Response(
+                status=injected.status, text=injected.error, content_type=injected.content_type
+            )
         if injected is not None:
             return _error(injected.error, injected.status, injected.retry_after)
         auth = call.headers.get("Authorization", "")

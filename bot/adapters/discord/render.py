@@ -161,6 +161,9 @@ class _Messages:
         descriptions = split_text("\n\n".join(body), self.description_max, keep=_KEEP)
         first = len(descriptions[0]) if descriptions else sum(map(len, fields[0])) if fields else 0
         embed = self.open(heading or None, url, first)
+        if not embed:  # the cut came before any of this entry: it is one more not shown
+            self.items_not_shown += 1
+            return
         for i, chunk in enumerate(descriptions):
             if i:
                 embed = self.open(again, url, len(chunk))

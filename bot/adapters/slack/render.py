@@ -143,17 +143,17 @@ class _Messages:
             )
         return notice
 
-    def add(self, block: dict[str, Any], text: str) -> None:
-        """Append a block carrying `text`, opening a new message when the last one is full."""
+    def add(self, block: dict[str, Any], text: str) -> bool:
+        """Append a block carrying `text`, opening a new message when the last one is full; False once cut."""
         if self.cut:
-            return
+            return False
         current = self.messages[-1]
         if current and (len(current) >= self.blocks_max or self.used + len(text) > self.text_max):
             if len(self.messages) >= MESSAGES_PER_REPLY_MAX:
                 self.cut, self.cut_link = True, self.link
                 if len(current) >= MESSAGE_BLOCKS_MAX:  # no footer reserved a block for the notice
                     current.pop()
-                return
+                return False
             if current[-1]["type"] == "divider":  # a divider belongs with what follows it
                 current.pop()
             current = []
@@ -163,9 +163,10 @@ class _Messages:
                 current.append(_context(self.resume))
                 self.used += len(self.resume)
             if block["type"] == "divider":  # nothing above it to divide from
-                return
+                return True
         current.append(block)
         self.used += len(text)
+        return True
 
     def add_sections(self, text: str, heading: str, again: str) -> None:
         """Add `text` as sections, the first under `heading`, later ones under `again`."""
@@ -193,7 +194,9 @@ class _Messages:
         if self.messages[-1]:
             self.add({"type": "divider"}, "")
         heading = f"*<{link}|{_label(label)}>*" if link else f"*{label}*"
-        self.add(_section(heading), heading)
+        if not self.add(_section(heading), heading):  # cut before its title: one more not shown
+            self.items_not_shown += 1
+            return
         self.resume = _continued(full)
         if meta and meta.strip():
             line = _mrkdwn(meta.strip())

@@ -9,6 +9,7 @@ import aiohttp
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.core.ports import Failed, RetryLater, SendOutcome, Sent, Unauthorized
 
@@ -38,18 +39,17 @@ TRANSIENT_ERRORS = frozenset(
 BODY_KEYS = ("text", "blocks", "unfurl_links", "unfurl_media", "thread_ts", "reply_broadcast")
 
 
-def _secret(value: SecretStr | str) -> str:
+def _secret(value: SecretStr | str | None) -> str | None:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def make_client(
-    token: SecretStr | str | None, api_base: str, *, timeout: int = SEND_TIMEOUT, retries: bool = False
+    token: SecretStr | str | None, api_base: str, *, timeout: int, retries: bool = False
 ) -> AsyncWebClient:
     """Build an AsyncWebClient for `api_base`; without `retries` no request is ever repeated silently."""
-    base = api_base if api_base.endswith("/") else api_base + "/"
     return AsyncWebClient(
-        token=_secret(token) if token is not None else None,
-        base_url=base,
+        token=_secret(token),
+        base_url=api_base,  # slack_sdk adds the trailing slash the method names are joined to
         timeout=timeout,
         # slack_sdk's default retries a failed connection once; a repeated postMessage can post twice,
         # so the sender decides about retries itself (the outbox retries with the same key).
@@ -62,16 +62,9 @@ class SlackSender:
 
     platform = "slack"
 
-    def __init__(
-        self,
-        bot_token: SecretStr | str,
-        *,
-        api_base: str = "https://slack.com/api/",
-        client: AsyncWebClient | None = None,
-    ) -> None:
-        self.client = client if client is not None else make_client(bot_token, api_base)
-        if client is not None and not client.token:
-            client.token = _secret(bot_token)
+    def __init__(self, bot_token: SecretStr | str, *, api_base: str) -> None:
+        # No default for api_base: settings.slack.api_base holds Slack's address, in one place.
+        self.client = make_client(bot_token, api_base, timeout=SEND_TIMEOUT)
 
     async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
         """Post `body` to `channel`; say Sent(ts), RetryLater(after) or Failed(reason), never raise."""
@@ -96,8 +89,13 @@ class SlackSender:
 
 def _outcome_of(exc: SlackApiError, channel: str) -> SendOutcome:
     response = exc.response
-    status = int(getattr(response, "status_code", 0) or 0)
-    data = response.data if isinstance(response.data, dict) else {}
+    if isinstance(response, AsyncSlackResponse):
+        status = response.status_code
+        data = response.data if isinstance(response.data, dict) else {}
+    else:
+        # slack_sdk raises with aiohttp's own response when a body labelled JSON does not parse (a
+        # proxy's error page, say); it has a status and no parsed data.
+        status, data = response.status, {}
     error = str(data.get("error") or f"http {status}")
     if status == 429 or error == "ratelimited":
         after = _retry_after(response.headers)
@@ -115,8 +113,8 @@ def _outcome_of(exc: SlackApiError, channel: str) -> SendOutcome:
 
 
 def _retry_after(headers: Any) -> float:
+    """Read Retry-After (aiohttp's headers are case-blind); absent or unreadable, wait the default."""
     try:
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
-    except (AttributeError, TypeError, ValueError):
+        return max(0.0, float(headers.get("Retry-After")))
+    except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER

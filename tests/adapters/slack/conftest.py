@@ -1,7 +1,9 @@
-"""Fixtures: a running fake Slack, and a caplog that records everything (DEBUG included)."""
+"""Fixtures: a running fake Slack, a caplog that records everything (DEBUG included), a server that never answers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -33,3 +35,20 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         text = record.getMessage() + " " + (record.exc_text or "")
         for secret in SECRETS:
             assert secret not in text, f"a secret leaked into the log ({record.name}): {text[:200]}"
+
+
+@contextlib.asynccontextmanager
+async def stalled_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A loopback server that takes every request and never answers: its base URL and the held connections."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", held
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()

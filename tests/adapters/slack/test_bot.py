@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import socket
@@ -28,6 +27,7 @@ from bot.core.reply import Reply
 from bot.core.summary import Section, Summary
 from bot.settings import Settings, SlackSettings
 from tests.adapters.payload_tools import run_checker
+from tests.adapters.slack.conftest import stalled_server
 from tests.fakes.slack import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -398,23 +398,6 @@ async def test_run_serves_until_stopped_and_then_closes(news_app: App, slack: Fa
     assert bot.client.session is not None
     assert bot.client.session.closed  # no connections to Slack are left open after a stop
     assert [c.method for c in slack.calls if c.method != "response"][:1] == ["auth.test"]
-
-
-@contextlib.asynccontextmanager
-async def stalled_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
-    """A loopback server that takes every request and never answers: its base URL and the held connections."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", held
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
 
 
 async def test_shutdown_waits_for_an_answer_slack_never_takes_only_the_drain_time(

@@ -69,3 +69,11 @@ def test_no_own_words_can_open_a_slack_token_or_a_quote(text: str) -> None:
                 assert "<!" not in shown
                 assert "<@" not in shown
                 assert not any(line.startswith("&gt;") for line in shown.splitlines())
+
+
+def test_own_words_keep_each_code_span_and_a_lone_backtick_cannot_open_one() -> None:
+    text = "Run `newsbot db upgrade`, then `newsbot run`; a lone ` stays text."
+    # Slack would read a lone backtick as the start of a span running to some later one.
+    assert _shown(Reply(title="newsbot", text=text, own_words=True)) == (
+        "Run `newsbot db upgrade`, then `newsbot run`; a lone \u02cb stays text."
+    )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import re
 
 import pytest
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.render import render_reply
 from bot.adapters.slack.sender import SlackSender
 from bot.core.ports import Failed, RetryLater, Sent, Unauthorized
 from bot.core.reply import Item, Reply
-from tests.adapters.slack.conftest import FakeClock
+from tests.adapters.slack.conftest import FakeClock, stalled_server
 from tests.fakes.slack import (
     BOT_TOKEN,
     HEADER_TEXT_MAX,
@@ -118,17 +120,10 @@ async def test_a_lost_connection_is_not_retried_behind_the_outboxs_back(slack: F
     outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
 
     assert isinstance(outcome, RetryLater)
+    assert outcome.after > 0  # the outbox waits before trying again, rather than hammering Slack
     assert outcome.reason.startswith("network: ")
     assert "Error" in outcome.reason  # names what went wrong
     assert len(slack.calls_to("chat.postMessage")) == 1
-
-
-async def test_a_client_given_without_a_token_gets_the_bot_token(slack: FakeSlack) -> None:
-    client = AsyncWebClient(base_url=slack.api_base)
-    outcome = await SlackSender(SecretStr(BOT_TOKEN), client=client).send("C0NEWS", dict(BODY), key="k")
-
-    assert isinstance(outcome, Sent)
-    assert [p.channel for p in slack.posted] == ["C0NEWS"]
 
 
 async def test_an_api_base_without_a_trailing_slash_still_posts(slack: FakeSlack) -> None:
@@ -257,3 +252,50 @@ async def test_an_unreachable_slack_is_retried_later_not_raised() -> None:
 
     assert isinstance(outcome, RetryLater)
     assert outcome.reason.startswith("network")
+
+
+async def test_a_slack_that_never_answers_is_given_up_on_after_the_send_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without its own timeout the client would wait 30 s (slack_sdk's default) or for ever, holding
+    # the worker while every other channel's messages queue behind it.
+    monkeypatch.setattr("bot.adapters.slack.sender.SEND_TIMEOUT", 0.2)
+    async with stalled_server() as (base, held):
+        out = SlackSender(BOT_TOKEN, api_base=f"{base}/api/")
+        async with asyncio.timeout(5):
+            outcome = await out.send("C0NEWS", dict(BODY), key="k")
+
+    assert held, "chat.postMessage never left"
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason.startswith("network: ")
+
+
+async def test_a_proxy_error_page_labelled_json_is_retried_later_not_raised(slack: FakeSlack) -> None:
+    # slack_sdk raises with aiohttp's response here, which has no parsed body to read.
+    slack.answer_next("chat.postMessage", 502, "<html>502 Bad Gateway</html>", "application/json")
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert outcome == RetryLater(5.0, "Slack error: http 502")
+    assert slack.posted == []
+
+
+async def test_an_api_base_that_is_not_slack_fails_the_message_naming_the_error(slack: FakeSlack) -> None:
+    # e.g. NEWSBOT_SLACK__API_BASE pointing at a web server that answers 200 "ok" in plain text
+    slack.answer_next("chat.postMessage", 200, "ok", "text/plain")
+
+    outcome = await sender(slack).send("C0NEWS", dict(BODY), key="k")
+
+    assert isinstance(outcome, Failed)
+    assert re.fullmatch(r"unexpected error: \w+Error", outcome.reason)
+
+
+async def test_a_refused_post_is_logged_naming_its_channel(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The operator reads which channel to invite the bot to from this line.
+    async with FakeSlack(clock=clock, not_joined={"C0PRIVATE"}) as slack:
+        assert await sender(slack).send("C0PRIVATE", dict(BODY), key="k") == Failed("not_in_channel")
+
+    refused = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("C0PRIVATE" in line and "not_in_channel" in line for line in refused)
