@@ -83,7 +83,7 @@ class ChannelView:
     channel: str
     schedule: ScheduleView | None = None
     subscriptions: Sequence[SubscriptionView] = ()
-    settings: Sequence[tuple[str, str]] = ()  # (name, value) pairs; none are stored yet
+    settings: Sequence[tuple[str, str]] = ()  # (name, value) pairs: layout and threads
 
 
 @dataclass(frozen=True, slots=True)

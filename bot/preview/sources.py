@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandTable
-from bot.core.digest import digest_reply
 from bot.core.invocation import Invocation
+from bot.core.layout import ChannelLayout, plan_digest
+from bot.core.rendered import Rendered
 from bot.core.reply import Reply
 from bot.core.service import NewsService
 from bot.feeds.directory import feed_status
@@ -34,7 +35,7 @@ from bot.preview.model import (
 )
 from bot.store.feeds import SqlFeedStore
 from bot.store.outbox import Delivery, SqlOutbox
-from bot.store.tables import schedules, subscriptions
+from bot.store.tables import channel_settings, schedules, subscriptions
 
 Clock = Callable[[], datetime]
 ChannelId = tuple[str, str, str]
@@ -42,6 +43,13 @@ ChannelId = tuple[str, str, str]
 
 def _channel(bodies: Sequence[Mapping[str, Any]], platform: Any) -> Conversation:
     return Conversation(platform, [PostedMessage(b) for b in bodies])
+
+
+def _delivery(rendered: Rendered, platform: Any) -> Conversation:
+    """Return a delivery as the page draws it: the channel's messages, then the thread's replies."""
+    messages = [PostedMessage(b) for b in rendered.channel]
+    messages += [PostedMessage(b, "thread") for b in rendered.thread]
+    return Conversation(platform, messages, thread_name=rendered.thread_name)
 
 
 def discord_bodies(reply: Reply) -> list[dict[str, Any]]:
@@ -66,10 +74,18 @@ class AppPreview:
         self.commands = commands
 
     async def next_digest(self) -> PreviewPair:
-        """Return what `newsbot digest --platform discord|slack --json` prints now."""
+        """Return what `newsbot digest --platform discord|slack --json` prints now: brief, then thread.
+
+        Laid out for a channel with the default settings (compact cards, the detail in a thread), by
+        the same plan and renderers the sender uses.
+        """
         built = await self.service.digest()
-        reply = digest_reply(built, labels=self.service.taxonomy.labels())
-        return PreviewPair(_channel(discord_bodies(reply), "discord"), _channel(slack_bodies(reply), "slack"))
+        plan = plan_digest(
+            built, ChannelLayout(), day=self.service.clock(), labels=self.service.taxonomy.labels()
+        )
+        return PreviewPair(
+            _delivery(plan.render(discord_bodies), "discord"), _delivery(plan.render(slack_bodies), "slack")
+        )
 
     async def topic_answer(self, query: str, page: int) -> PreviewPair:
         """Return the /topic answer as each platform's command handler sends it."""
@@ -110,8 +126,20 @@ class SqlStatus:
                 entry = found.setdefault((row.platform, row.workspace, row.channel), {"subs": []})
                 label = self.labels.get(row.topic_id, row.topic_id)
                 entry["subs"].append(SubscriptionView(row.topic_id, label, row.paused_reason))
+            for row in await conn.execute(select(channel_settings)):
+                entry = found.setdefault((row.platform, row.workspace, row.channel), {"subs": []})
+                entry["settings"] = (("layout", row.layout), ("threads", "on" if row.threads else "off"))
+        default = ChannelLayout()
+        defaults = (("layout", default.layout), ("threads", "on" if default.threads else "off"))
         channels = [
-            ChannelView(p, w, c, schedule=entry.get("schedule"), subscriptions=entry["subs"])
+            ChannelView(
+                p,
+                w,
+                c,
+                schedule=entry.get("schedule"),
+                subscriptions=entry["subs"],
+                settings=entry.get("settings", defaults),
+            )
             for (p, w, c), entry in sorted(found.items())
         ]
         rows = await self.outbox.find(limit=deliveries)

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from bot.api.server import ApiServer, IngestApi
 from bot.app import app_preview_deps
-from bot.core.digest import digest_reply
+from bot.core.layout import ChannelLayout, plan_digest
 from bot.core.summary import Summary
 from bot.preview import preview_routes
 from bot.preview.markup import discord_markdown, slack_mrkdwn
@@ -80,8 +80,14 @@ async def test_the_preview_shows_the_next_digest_on_discord_and_on_slack(served:
 
 async def test_the_preview_shows_exactly_the_bodies_the_senders_post(served: Served) -> None:
     _, page = await get(served.base + "/preview")
-    reply = digest_reply(await served.app.service.digest(), labels=served.app.taxonomy.labels())
-    assert bodies_in(page) == [*discord_bodies(reply), *slack_bodies(reply)]
+    app = served.app
+    plan = plan_digest(
+        await app.service.digest(), ChannelLayout(), day=app.service.clock(), labels=app.taxonomy.labels()
+    )
+    discord, slack = plan.render(discord_bodies), plan.render(slack_bodies)
+    assert [len(discord.thread), len(slack.thread)] == [1, 1]  # the one story in full under the brief
+    assert bodies_in(page) == [*discord.channel, *discord.thread, *slack.channel, *slack.thread]
+    assert f"Thread · {discord.thread_name}" in page
 
 
 async def test_a_topic_answer_is_previewed_with_its_buttons(served: Served) -> None:
