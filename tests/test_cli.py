@@ -147,7 +147,7 @@ def test_digest_full_layout_without_threads_is_the_whole_text_in_the_channel(new
     bad = newsbot("digest", "--layout", "wide")
     _no_traceback(bad)
     assert bad.returncode == 2
-    assert "'wide': choose one of compact, full" in bad.stderr
+    assert "'wide' is not one of 'compact', 'full'" in bad.stderr
 
 
 def test_render_needs_no_database(newsbot) -> None:  # type: ignore[no-untyped-def]

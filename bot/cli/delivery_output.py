@@ -13,25 +13,21 @@ import typer
 from rich.console import Console
 
 from bot.core.digest import Digest
-from bot.core.layout import LAYOUTS, ChannelLayout, Layout, Plan, RenderReply, plan_digest
+from bot.core.layout import ChannelLayout, Layout, Plan, RenderReply, plan_digest
 from bot.core.rendered import Rendered
 
-# The options `digest` and `render` share for the channel settings to show a digest under.
+# The options `digest`, `render` and `post` share: the channel settings to show a digest under.
 LayoutOption = Annotated[
-    str, typer.Option(help="compact (cards; the default) or full (every story's whole text).")
+    Layout, typer.Option(help="compact: a card per story; full: every story's whole text.")
 ]
 ThreadsOption = Annotated[
-    bool, typer.Option("--threads/--no-threads", help="With compact: the full stories in a thread.")
+    bool, typer.Option("--threads/--no-threads", help="With compact: every story in full in a thread.")
 ]
 
 
-def channel_layout(layout: str, threads: bool) -> ChannelLayout:
-    """Return the settings named on the command line, refusing an unknown layout by name."""
-    chosen = layout.strip().lower()
-    if chosen not in LAYOUTS:
-        raise typer.BadParameter(f"{layout!r}: choose one of {', '.join(LAYOUTS)}", param_hint="--layout")
-    picked: Layout = "full" if chosen == "full" else "compact"
-    return ChannelLayout(layout=picked, threads=threads)
+def channel_layout(layout: Layout, threads: bool) -> ChannelLayout:
+    """Return the settings named on the command line."""
+    return ChannelLayout(layout=layout, threads=threads)
 
 
 def digest_plan(digest: Digest, settings: ChannelLayout, labels: dict[str, str]) -> Plan:

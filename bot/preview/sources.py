@@ -33,9 +33,10 @@ from bot.preview.model import (
     StatusView,
     SubscriptionView,
 )
+from bot.store.channel_settings import SqlChannelSettings
 from bot.store.feeds import SqlFeedStore
 from bot.store.outbox import Delivery, SqlOutbox
-from bot.store.tables import channel_settings, schedules, subscriptions
+from bot.store.tables import schedules, subscriptions
 
 Clock = Callable[[], datetime]
 ChannelId = tuple[str, str, str]
@@ -110,6 +111,7 @@ class SqlStatus:
         self.engine = engine
         self.outbox = SqlOutbox(engine)
         self.feeds = SqlFeedStore(engine)
+        self.layouts = SqlChannelSettings(engine)
         self.labels = labels
         self.clock = clock
 
@@ -126,11 +128,10 @@ class SqlStatus:
                 entry = found.setdefault((row.platform, row.workspace, row.channel), {"subs": []})
                 label = self.labels.get(row.topic_id, row.topic_id)
                 entry["subs"].append(SubscriptionView(row.topic_id, label, row.paused_reason))
-            for row in await conn.execute(select(channel_settings)):
-                entry = found.setdefault((row.platform, row.workspace, row.channel), {"subs": []})
-                entry["settings"] = (("layout", row.layout), ("threads", "on" if row.threads else "off"))
-        default = ChannelLayout()
-        defaults = (("layout", default.layout), ("threads", "on" if default.threads else "off"))
+        for key, layout in (await self.layouts.all_layouts()).items():
+            entry = found.setdefault((key.platform, key.workspace, key.channel), {"subs": []})
+            entry["settings"] = _settings(layout)
+        defaults = _settings(ChannelLayout())
         channels = [
             ChannelView(
                 p,
@@ -182,6 +183,10 @@ class SqlStatus:
             return "not-dead"
         done = await self.outbox.requeue(delivery_id, self.clock())
         return "queued" if done is not None else "not-dead"
+
+
+def _settings(layout: ChannelLayout) -> tuple[tuple[str, str], ...]:
+    return (("layout", layout.layout), ("threads", "on" if layout.threads else "off"))
 
 
 def _local(moment: datetime | None, timezone: str) -> datetime | None:

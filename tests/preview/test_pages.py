@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from bot.api.server import ApiServer, IngestApi
 from bot.app import app_preview_deps
 from bot.core.layout import ChannelLayout, plan_digest
+from bot.core.ports import ChannelKey
 from bot.core.summary import Summary
 from bot.preview import preview_routes
 from bot.preview.markup import discord_markdown, slack_mrkdwn
@@ -142,6 +143,19 @@ async def test_the_status_page_lists_channels_schedules_and_the_dead_delivery(se
     assert "paused: " + html.escape(DEAD_REASON) in page  # the subscription it paused, with the reason
     assert f'formaction="/status/deliveries/{served.dead_id}/retry"' in page
     assert "Feeds" not in page  # no feeds yet: the section is hidden
+
+
+async def test_the_status_page_shows_each_channels_layout_and_threads(served: Served) -> None:
+    _, before = await get(served.base + "/status")
+    assert "layout: compact" in before  # every listed channel, with the defaults until changed
+    assert "threads: off" not in before
+    await served.app.layouts.set_layout(
+        ChannelKey("discord", "g1", "alerts-only"), layout="full", threads=False, user="u", now=NOW
+    )
+    _, after = await get(served.base + "/status")
+    assert "alerts-only" in after
+    assert "layout: full" in after
+    assert "threads: off" in after
 
 
 async def test_the_status_page_shows_each_followed_feed_and_why_one_is_paused(served: Served) -> None:
