@@ -474,7 +474,10 @@ def cmd(
 def demo(
     ctx: typer.Context,
     once: Annotated[
-        bool, typer.Option("--once", help="Print the digest and the /topic drones answer, then exit.")
+        bool,
+        typer.Option(
+            "--once", help="Print the digest (the brief, then its thread) and /topic drones, then exit."
+        ),
     ] = False,
     example: Annotated[Path, typer.Option(help="The summary to load.")] = Path(
         "examples/us-taiwan-dialogue.yaml"
