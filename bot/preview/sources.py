@@ -74,16 +74,13 @@ class AppPreview:
         self.service = service
         self.commands = commands
 
-    async def next_digest(self) -> PreviewPair:
+    async def next_digest(self, settings: ChannelLayout) -> PreviewPair:
         """Return what `newsbot digest --platform discord|slack --json` prints now: brief, then thread.
 
-        Laid out for a channel with the default settings (compact cards, the detail in a thread), by
-        the same plan and renderers the sender uses.
+        Laid out for a channel with `settings`, by the same plan and renderers the sender uses.
         """
         built = await self.service.digest()
-        plan = plan_digest(
-            built, ChannelLayout(), day=self.service.clock(), labels=self.service.taxonomy.labels()
-        )
+        plan = plan_digest(built, settings, day=self.service.clock(), labels=self.service.taxonomy.labels())
         return PreviewPair(
             _delivery(plan.render(discord_bodies), "discord"), _delivery(plan.render(slack_bodies), "slack")
         )

@@ -91,6 +91,24 @@ async def test_the_preview_shows_exactly_the_bodies_the_senders_post(served: Ser
     assert f"Thread · {discord.thread_name}" in page
 
 
+async def test_the_preview_shows_the_digest_under_each_layout_and_refuses_unknown_ones(
+    served: Served,
+) -> None:
+    _, compact = await get(served.base + "/preview")
+    assert "Thread · News digest" in compact
+    assert 'href="/preview?layout=full&amp;threads=on"' in compact
+    status, full = await get(served.base + "/preview?layout=full&threads=on")
+    assert status == 200
+    assert "Thread · " not in full  # the whole text is in the channel
+    assert "China routinely objects" in full
+    _, no_thread = await get(served.base + "/preview?layout=compact&threads=off")
+    assert "Thread · " not in no_thread
+    assert "China routinely objects" not in no_thread
+    status, bad = await get(served.base + "/preview?layout=wide")
+    assert status == 400
+    assert "layout must be compact or full" in bad
+
+
 async def test_a_topic_answer_is_previewed_with_its_buttons(served: Served) -> None:
     status, page = await get(served.base + "/preview?topic=drones")
     assert status == 200
