@@ -38,6 +38,7 @@ from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import FaultHook, Worker
 from bot.settings import DeliverySettings, FeedSettings, Settings
 from bot.store.archive import SqlArchive
+from bot.store.channel_settings import SqlChannelSettings
 from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
 from bot.store.feeds import SqlFeedStore
@@ -85,6 +86,7 @@ class App:
     service: NewsService
     commands: CommandTable
     feeds: SqlFeedStore
+    layouts: SqlChannelSettings
 
 
 def install_file_readers() -> None:
@@ -126,6 +128,7 @@ async def open_app(
             max_stories=settings.digest.max_stories,
         )
         feeds = SqlFeedStore(engine)
+        layouts = SqlChannelSettings(engine)
         commands = CommandTable(
             service,
             channels,
@@ -133,8 +136,9 @@ async def open_app(
             default_timezone=settings.digest.timezone,
             slack_command=settings.slack.command,
             feeds=feed_directory(feeds, settings, taxonomy, clock),
+            layouts=layouts,
         )
-        yield App(settings, engine, taxonomy, archive, channels, service, commands, feeds)
+        yield App(settings, engine, taxonomy, archive, channels, service, commands, feeds, layouts)
     finally:
         await engine.dispose()
 
@@ -313,11 +317,11 @@ def build_limiters(
 
 
 def digest_renderers() -> dict[str, Render]:
-    """Return the digest renderer of each platform newsbot posts to."""
-    from bot.adapters.discord.render import render_digest as discord_digest
-    from bot.adapters.slack.render import render_digest as slack_digest
+    """Return the reply renderer of each platform newsbot posts to (digests and alerts are laid out in core)."""
+    from bot.adapters.discord.render import render_reply as discord_render
+    from bot.adapters.slack.render import render_reply as slack_render
 
-    return {"discord": discord_digest, "slack": slack_digest}
+    return {"discord": discord_render, "slack": slack_render}
 
 
 def count_and_wake(metrics: DeliveryMetrics, wake: Callable[[], None]) -> Callable[[IngestResult], None]:
@@ -360,6 +364,7 @@ def build_delivery(
         application.channels,
         application.taxonomy.labels(),
         renderers if renderers is not None else digest_renderers(),
+        layouts=application.layouts,
         title=settings.digest.title,
         max_stories=settings.digest.max_stories,
         post_when_empty=settings.digest.post_when_empty,

@@ -123,28 +123,53 @@ def test_cmd_runs_commands_as_chat_would(newsbot) -> None:  # type: ignore[no-un
     assert "Europe/Berlin" in json.loads(shown.stdout)["text"]
 
 
-def test_digest_bodies_for_discord_never_ping(newsbot) -> None:  # type: ignore[no-untyped-def]
+def test_digest_bodies_for_discord_are_a_brief_and_its_thread_and_never_ping(newsbot) -> None:  # type: ignore[no-untyped-def]
     newsbot("ingest", str(EXAMPLE))
-    bodies = json.loads(newsbot("digest", "--platform", "discord", "--json").stdout)
-    assert bodies
+    shown = json.loads(newsbot("digest", "--platform", "discord", "--json").stdout)
+    assert set(shown) == {"channel", "thread", "thread_name", "topics"}
+    bodies = shown["channel"] + shown["thread"]
+    assert len(shown["channel"]) == 1  # the brief is one message
     assert all(b["allowed_mentions"] == {"parse": []} for b in bodies)
-    text = json.dumps(bodies)
-    assert "Taiwan and US Deepen Strategic Tech Partnership" in text
+    assert "Taiwan and US Deepen Strategic Tech Partnership" in json.dumps(shown["channel"])
+    # The brief has each area's first sentence; the thread has the rest of the story.
+    assert "China routinely objects" not in json.dumps(shown["channel"])
+    assert "China routinely objects" in json.dumps(shown["thread"])
+    assert shown["thread_name"].startswith("News digest · ")
+    assert "drones" in shown["topics"]
+
+
+def test_digest_full_layout_without_threads_is_the_whole_text_in_the_channel(newsbot) -> None:  # type: ignore[no-untyped-def]
+    newsbot("ingest", str(EXAMPLE))
+    result = newsbot("digest", "--platform", "slack", "--json", "--layout", "full", "--no-threads")
+    shown = json.loads(result.stdout)
+    assert (shown["thread"], shown["thread_name"]) == ([], None)
+    assert "China routinely objects" in json.dumps(shown["channel"])
+    bad = newsbot("digest", "--layout", "wide")
+    _no_traceback(bad)
+    assert bad.returncode == 2
+    assert "'wide' is not one of 'compact', 'full'" in bad.stderr
 
 
 def test_render_needs_no_database(newsbot) -> None:  # type: ignore[no-untyped-def]
     result = newsbot("render", str(ARTICLE), "--platform", "slack", "--json")
     assert result.returncode == 0, result.stderr
-    bodies = json.loads(result.stdout)
+    shown = json.loads(result.stdout)
+    bodies = shown["channel"] + shown["thread"]
     assert all(b["text"].strip() for b in bodies)
-    assert "Drone Technology" in json.dumps(bodies)
+    assert "Drone Technology" in json.dumps(shown["channel"])
+    assert "Drone Technology" in json.dumps(shown["thread"])
 
 
-def test_demo_once_shows_digest_and_drones(newsbot) -> None:  # type: ignore[no-untyped-def]
+def test_demo_once_shows_the_brief_then_its_thread_and_drones(newsbot) -> None:  # type: ignore[no-untyped-def]
     result = newsbot("demo", "--once")
     assert result.returncode == 0, result.stderr
-    assert "Taiwan and US Deepen Strategic Tech Partnership" in result.stdout
-    assert "Drone Technology" in result.stdout
+    brief, _, rest = result.stdout.partition("thread · News digest · ")
+    thread, _, drones = rest.partition("/topic drones")
+    assert "Taiwan and US Deepen Strategic Tech Partnership" in brief
+    assert "The full stories follow in the thread." in brief
+    assert "China routinely objects" not in brief
+    assert "China routinely objects" in thread
+    assert "Drone Technology" in drones
 
 
 def test_run_without_platform_exits_2(newsbot) -> None:  # type: ignore[no-untyped-def]

@@ -10,8 +10,10 @@ from rich.console import Console
 
 from bot.adapters.console.render import render_reply
 from bot.app import App, open_app
+from bot.cli.delivery_output import digest_plan, print_plan_text
 from bot.core.ingest import ingest_paths
 from bot.core.invocation import Invocation, parse_command_text
+from bot.core.layout import ChannelLayout
 from bot.settings import Settings
 
 PROMPT = "newsbot> "
@@ -19,7 +21,7 @@ QUIT = {"quit", "exit", "/quit", "/exit", ":q"}
 
 
 async def run_demo(settings: Settings, example: Path, *, once: bool, console: Console) -> int:
-    """Load `example` into a fresh temporary store, then answer commands (or print two answers with `once`)."""
+    """Load `example` into a fresh store, show the digest and /topic drones, then answer commands (not with `once`)."""
     with tempfile.TemporaryDirectory(prefix="newsbot-demo-") as tmp:
         demo_settings = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'demo.db'}"})
         async with open_app(demo_settings) as application:
@@ -29,14 +31,22 @@ async def run_demo(settings: Settings, example: Path, *, once: bool, console: Co
             if not report.stored:
                 return 1
             console.print(f"Loaded {example} into a fresh local store.", style="dim", highlight=False)
+            await _scheduled_digest(application, console)
+            console.rule("/topic drones")
+            await _answer(application, "/topic drones", console)
             if once:
-                for text in ("/digest", "/topic drones"):
-                    console.rule(text)
-                    await _answer(application, text, console)
                 return 0
-            console.print("Try /topic drones, /topics, /digest, /help — or quit.", style="dim")
+            console.print("Try /topic drones, /topics, /digest, /settings, /help — or quit.", style="dim")
             await _repl(application, console)
     return 0
+
+
+async def _scheduled_digest(application: App, console: Console) -> None:
+    """Print the digest a channel with the default settings gets: the brief, then its thread."""
+    console.rule("the scheduled digest: the brief in the channel, then the thread under it")
+    built = await application.service.digest()
+    plan = digest_plan(built, ChannelLayout(), application.taxonomy.labels())
+    print_plan_text(console, plan)
 
 
 async def _repl(application: App, console: Console) -> None:

@@ -21,11 +21,21 @@ from bot.app import App, install_file_readers, open_app
 from bot.cli import archive as archive_commands
 from bot.cli.common import CliState, configure_logging, settings_from
 from bot.cli.deliveries import deliveries_app
+from bot.cli.delivery_output import (
+    LayoutOption,
+    ThreadsOption,
+    channel_layout,
+    digest_plan,
+    print_plan_text,
+    rendered_document,
+    renderer,
+)
 from bot.cli.discord import discord_app
 from bot.cli.feeds import feeds_app
 from bot.cli.slack import slack_app
 from bot.core.digest import Digest
 from bot.core.invocation import PLATFORMS, Invocation, Platform, parse_command_text
+from bot.core.layout import ChannelLayout
 from bot.core.loader import SUPPORTED, Loaded, LoadError, load_file
 from bot.core.ports import SendOutcome
 from bot.core.query import QueryError, validate_query
@@ -182,8 +192,11 @@ def render(
     file: Annotated[Path, typer.Argument(help="A summary file (.json, .yaml, .txt, .md, .html).")],
     platform: Annotated[RenderTarget, typer.Option(help="Which payloads to print.")] = "text",
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the request bodies as JSON (discord/slack).")
+        bool,
+        typer.Option("--json", help="Print {channel, thread, thread_name, topics} bodies (discord/slack)."),
     ] = False,
+    layout: LayoutOption = "compact",
+    threads: ThreadsOption = True,
 ) -> None:
     """Print exactly the bodies that would be sent for a summary file (no database needed)."""
     from bot.core.ports import StoredStory
@@ -210,7 +223,7 @@ def render(
     from bot.core.digest import build_digest
 
     digest = build_digest(stories, title=settings.digest.title, labels=taxonomy.labels())
-    _show_digest(digest, platform, as_json, taxonomy.labels())
+    _show_digest(digest, platform, as_json, taxonomy.labels(), channel_layout(layout, threads))
     raise typer.Exit(1 if errors else 0)
 
 
@@ -245,11 +258,17 @@ def digest(
     topic: TopicOption = None,
     platform: Annotated[RenderTarget, typer.Option(help="Render for this platform.")] = "text",
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the neutral digest (text) or request bodies.")
+        bool,
+        typer.Option(
+            "--json", help="Print the neutral digest (text) or {channel, thread, thread_name, topics} bodies."
+        ),
     ] = False,
+    layout: LayoutOption = "compact",
+    threads: ThreadsOption = True,
 ) -> None:
     """Build the digest of recent stories, as the terminal, Discord or Slack would show it."""
     _check_period(since, last)
+    chosen = channel_layout(layout, threads)
     settings = settings_from(ctx)
 
     async def work(application: App) -> tuple[Digest, dict[str, str]]:
@@ -257,36 +276,29 @@ def digest(
         return built, application.taxonomy.labels()
 
     built, labels = _run(_with_app(settings, work))
-    _show_digest(built, platform, as_json, labels)
+    _show_digest(built, platform, as_json, labels, chosen)
 
 
-def _show_digest(built: Digest, platform: RenderTarget, as_json: bool, labels: dict[str, str]) -> None:
-    from bot.core.digest import digest_reply
-
-    reply = digest_reply(built, labels=labels)
+def _show_digest(
+    built: Digest, platform: RenderTarget, as_json: bool, labels: dict[str, str], settings: ChannelLayout
+) -> None:
+    """Show a digest as a channel with `settings` gets it: the brief, then the thread."""
+    plan = digest_plan(built, settings, labels)
     if platform == "text":
         if as_json:
             out.print_json(built.model_dump_json())
         else:
-            _print_reply(reply)
+            print_plan_text(out, plan)
         return
-    bodies = _bodies(reply, platform)
+    rendered = plan.render(renderer(platform))
     if as_json:
-        _print_json(bodies)
-    else:
+        _print_json(rendered_document(rendered))
+        return
+    for place, bodies in (("channel", rendered.channel), ("thread", rendered.thread)):
         for i, body in enumerate(bodies, start=1):
-            out.rule(f"{platform} message {i} of {len(bodies)}")
+            where = f"thread “{rendered.thread_name}”" if place == "thread" else "channel"
+            out.rule(f"{platform} {where}: message {i} of {len(bodies)}")
             _print_json(body)
-
-
-def _bodies(reply: Reply, platform: Literal["discord", "slack"]) -> list[dict[str, Any]]:
-    if platform == "discord":
-        from bot.adapters.discord.render import render_reply as discord_render
-
-        return discord_render(reply)
-    from bot.adapters.slack.render import render_reply as slack_render
-
-    return slack_render(reply)
 
 
 def _print_reply(reply: Reply) -> None:
@@ -313,10 +325,14 @@ def post(
     since: SinceOption = None,
     last: LastOption = None,
     topic: TopicOption = None,
+    layout: LayoutOption = "compact",
 ) -> None:
-    """Post a digest through a webhook: no bot, no token (for cron jobs and one-off briefs)."""
-    from bot.core.digest import digest_reply
+    """Post a digest through a webhook: no bot, no token (for cron jobs and one-off briefs).
 
+    A webhook cannot start a thread, so a compact digest is its cards alone (each headline links to
+    its story); `--layout full` posts every story's whole text instead.
+    """
+    chosen = channel_layout(layout, threads=False)
     if (discord_webhook is None) == (slack_webhook is None):
         raise UsageProblem("give exactly one of --discord-webhook URL or --slack-webhook URL")
     _check_period(since, last)
@@ -341,7 +357,8 @@ def post(
         if not built.entries and not settings.digest.post_when_empty:
             out.print("nothing to post: no stories in that period (digest.post_when_empty is off)")
             return 0
-        bodies = _bodies(digest_reply(built, labels=application.taxonomy.labels()), target)
+        plan = digest_plan(built, chosen, application.taxonomy.labels())
+        bodies = plan.render(renderer(target)).channel
         try:
             if target == "discord":
                 from bot.adapters.discord.webhook import post_webhook as post_discord
@@ -457,7 +474,10 @@ def cmd(
 def demo(
     ctx: typer.Context,
     once: Annotated[
-        bool, typer.Option("--once", help="Print the digest and the /topic drones answer, then exit.")
+        bool,
+        typer.Option(
+            "--once", help="Print the digest (the brief, then its thread) and /topic drones, then exit."
+        ),
     ] = False,
     example: Annotated[Path, typer.Option(help="The summary to load.")] = Path(
         "examples/us-taiwan-dialogue.yaml"

@@ -7,8 +7,10 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from bot.core.cards import card_reply
 from bot.core.digest import digest_reply
 from bot.core.invocation import QUERY_MAX, CommandSpec, Invocation, OptionSpec, clean_args
+from bot.core.layout import LAYOUTS, ChannelLayout, LayoutStore
 from bot.core.ports import FEED_TOPIC_PREFIX, ChannelKey, ChannelStore, FeedDirectory, FeedInfo
 from bot.core.query import QueryError, complete_topics, validate_query
 from bot.core.reply import Item, Reply
@@ -36,6 +38,9 @@ _TOPIC = OptionSpec(
     autocomplete=True,
 )
 FEED_ACTIONS = ("add", "remove")
+SETTING_NAMES = ("layout", "threads")
+SETTING_VALUES = {"layout": LAYOUTS, "threads": ("on", "off")}
+SETTINGS_USAGE = "settings | settings layout compact|full | settings threads on|off"
 
 # Static data, in help order: Discord registers these, Slack's help and every handler read them, and
 # `newsbot discord sync` needs nothing else (no database).
@@ -86,6 +91,24 @@ COMMANDS: tuple[CommandSpec, ...] = (
         admin_only=True,
         options=(OptionSpec("when", "daily 08:00 Europe/Berlin · weekly mon 08:00 · cron … · off · show"),),
     ),
+    CommandSpec(
+        "settings",
+        "How this channel's digests look: compact cards or full text, the detail in a thread",
+        SETTINGS_USAGE,
+        "_settings",
+        admin_only=True,
+        # Discord joins options in this order, so "layout" + "full" arrives as Slack users type it.
+        options=(
+            OptionSpec(
+                "setting", "layout or threads (leave out to show the settings)", choices=SETTING_NAMES
+            ),
+            OptionSpec(
+                "value",
+                "compact or full (layout); on or off (threads)",
+                choices=tuple(v for values in SETTING_VALUES.values() for v in values),
+            ),
+        ),
+    ),
     CommandSpec("feeds", "The feeds newsbot follows and how their polling stands", "feeds", "_feeds"),
     CommandSpec(
         "feed",
@@ -115,9 +138,11 @@ class CommandTable:
         default_timezone: str = "UTC",
         slack_command: str = "/news",
         feeds: FeedDirectory | None = None,
+        layouts: LayoutStore | None = None,
     ) -> None:
         self.service = service
         self.feeds = feeds
+        self.layouts = layouts
         self.channels = channels
         self.cron = cron
         self.default_timezone = check_timezone(default_timezone)
@@ -222,7 +247,11 @@ class CommandTable:
     async def _digest(self, inv: Invocation) -> Reply:
         since = parse_since(inv.args, self.service.clock()) if inv.args else None
         digest = await self.service.digest(since=since)
-        reply = digest_reply(digest, labels=self.service.taxonomy.labels())
+        labels = self.service.taxonomy.labels()
+        # An answer cannot start a thread: a compact channel gets the cards (each headline links to
+        # its story, /topic gives the full sections), a full one the whole text.
+        compact = (await self._channel_layout(inv)).layout == "compact"
+        reply = card_reply(digest, labels) if compact else digest_reply(digest, labels=labels)
         if not digest.entries:
             when = f"since {since.date().isoformat()}" if since else "in the archive"
             return reply.model_copy(update={"text": f"No stories {when}.", "tone": "warning"})
@@ -370,6 +399,46 @@ class CommandTable:
             nxt = "never (the expression no longer parses)"
         return f"cron “{cron}” in {timezone}; next {nxt}"
 
+    # -- layout and threads ---------------------------------------------------------------------------
+
+    async def _channel_layout(self, inv: Invocation) -> ChannelLayout:
+        if self.layouts is None or not inv.channel:
+            return ChannelLayout()
+        return await self.layouts.get_layout(ChannelKey(inv.platform, inv.workspace or "", inv.channel))
+
+    async def _settings(self, inv: Invocation) -> Reply:
+        key = self._key(inv)
+        if self.layouts is None:
+            raise QueryError("Channel settings are not available in this newsbot.")
+        words = clean_args(inv.args).lower().split()
+        prefix = f"{self.slack_command} " if inv.platform == "slack" else "/"
+        if words in ([], ["show"]):
+            current = await self.layouts.get_layout(key)
+            schedule = await self.channels.get_schedule(key)
+            digest = self._describe_schedule(schedule.cron, schedule.timezone) if schedule else "none"
+            if schedule and schedule.paused_reason:
+                digest += f" — paused: {schedule.paused_reason}"
+            return Reply(
+                title="This channel's settings",
+                text=_describe_layout(current) + f"\nDigest: {digest}",
+                footer=f"Admins change them with `{prefix}settings layout compact|full` "
+                f"or `{prefix}settings threads on|off`.",
+            )
+        name, value = words if len(words) == 2 else ("", "")
+        if name not in SETTING_VALUES or value not in SETTING_VALUES[name]:
+            raise QueryError(
+                f"“{inv.args[:60]}” is not a setting. Use: {prefix}settings layout compact|full, "
+                f"or {prefix}settings threads on|off."
+            )
+        now = self.service.clock()
+        if name == "layout":
+            chosen = await self.layouts.set_layout(
+                key, layout="full" if value == "full" else "compact", user=inv.user, now=now
+            )
+        else:
+            chosen = await self.layouts.set_layout(key, threads=value == "on", user=inv.user, now=now)
+        return Reply(title="Settings changed", text=_describe_layout(chosen))
+
     # -- feeds ---------------------------------------------------------------------------------------
 
     def _directory(self) -> FeedDirectory:
@@ -420,13 +489,32 @@ def _feed_line(feed: FeedInfo) -> str:
     return line
 
 
+def _describe_layout(current: ChannelLayout) -> str:
+    if current.layout == "full":
+        layout = "full — each digest posts every story's whole text in the channel"
+        # With the whole text in the channel there is nothing left for a thread (bot/core/layout.py).
+        threads = f"{'on' if current.threads else 'off'} (used by the compact layout only)"
+    else:
+        layout = "compact — one short card per story: headline, lede, one line per discussion area"
+        threads = (
+            "on — each story's full text follows in a thread under the digest"
+            if current.threads
+            else "off — only the cards are posted; each headline links to its story"
+        )
+    return f"Layout: {layout}\nThreads: {threads}"
+
+
 def _read_only(inv: Invocation) -> bool:
+    if inv.name == "settings":
+        return inv.args.strip().lower() in {"", "show"}
     return inv.name == "schedule" and inv.args.strip().lower() in {"", "show", "status"}
 
 
 def _what(name: str) -> str:
     if name == "feed":
         return "Changing the feeds newsbot follows"
+    if name == "settings":
+        return "Changing this channel's settings"
     return "Changing this channel's " + ("digest schedule" if name == "schedule" else "topic alerts")
 
 

@@ -111,27 +111,41 @@ def _section_topics(story: StoredStory) -> list[tuple[str, ...]]:
 
 
 def digest_reply(digest: Digest, labels: dict[str, str] | None = None) -> Reply:
-    """Return the digest as a neutral reply: one item per story."""
+    """Return the digest as a neutral reply: one item per story, each with its full text."""
     label_map = labels or {}
-    items: list[Item] = []
-    for entry in digest.entries:
-        meta_bits = [b for b in (entry.source_name, entry.published.date().isoformat()) if b]
-        if entry.topics:
-            meta_bits.append(", ".join(label_map.get(t, t) for t in entry.topics))
-        parts: list[Part] = []
-        if entry.agreements:
-            parts.append(Part(title="Agreements", text="\n".join(f"• {a}" for a in entry.agreements)))
-        parts.extend(Part(title=sec.title, text=sec.text) for sec in entry.sections)
-        items.append(
-            Item(
-                title=entry.headline,
-                url=entry.url,
-                meta=" · ".join(meta_bits),
-                text=entry.lede or "",
-                parts=parts,
-            )
-        )
+    items = [story_item(entry, label_map) for entry in digest.entries]
+    return Reply(title=digest.title, text=digest_intro(digest), items=items)
+
+
+def story_item(entry: DigestEntry, labels: dict[str, str]) -> Item:
+    """Return one story in full: its lede, agreements and every section's whole text."""
+    parts: list[Part] = []
+    if entry.agreements:
+        parts.append(Part(title="Agreements", text="\n".join(f"• {a}" for a in entry.agreements)))
+    parts.extend(Part(title=sec.title, text=sec.text) for sec in entry.sections)
+    return Item(
+        title=entry.headline,
+        url=entry.url,
+        meta=entry_meta(entry, labels),
+        text=entry.lede or "",
+        parts=parts,
+    )
+
+
+def entry_meta(entry: DigestEntry, labels: dict[str, str], *, topics_max: int | None = None) -> str:
+    """Return a story's line under its headline: source · date · topics (the first `topics_max` of them)."""
+    bits = [b for b in (entry.source_name, entry.published.date().isoformat()) if b]
+    topics = entry.topics if topics_max is None else entry.topics[:topics_max]
+    if topics:
+        bits.append(", ".join(labels.get(t, t) for t in topics))
+    return " · ".join(bits)
+
+
+def digest_intro(digest: Digest) -> str:
+    """Return the line under a digest's title: how many stories, their period and topics."""
     count = len(digest.entries)
+    if not count:
+        return "Nothing new in this period."
     intro = f"{count} {'story' if count == 1 else 'stories'}"
     if digest.period:
         intro += f" · {digest.period}"
@@ -139,8 +153,4 @@ def digest_reply(digest: Digest, labels: dict[str, str] | None = None) -> Reply:
         intro += f" · topics: {', '.join(digest.topics)}"
     if digest.more:
         intro += f" · showing the latest {count}; more match, ask for a shorter period or a topic"
-    return Reply(
-        title=digest.title,
-        text=intro if count else "Nothing new in this period.",
-        items=items,
-    )
+    return intro

@@ -25,6 +25,9 @@ class Item(_Neutral):
     url: str | None = None
     meta: str | None = None  # one line under the title: outlet, date, topics
     text: str = ""
+    # A compact card's one-liners (a discussion area's title and first sentence): each shown on one
+    # line after the text, the title in bold; parts below them are shown as titled blocks.
+    lines: list[Part] = Field(default_factory=list)
     parts: list[Part] = Field(default_factory=list)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from bot.core.layout import ChannelLayout
+
 Place = Literal["channel", "thread", "forum"]
 Platform = Literal["discord", "slack"]
 
@@ -46,8 +48,8 @@ class PreviewPair:
 class PreviewSource(Protocol):
     """Builds what would be posted, with the renderers the senders use."""
 
-    async def next_digest(self) -> PreviewPair:
-        """Return the digest `newsbot digest` would build now, on both platforms."""
+    async def next_digest(self, settings: ChannelLayout) -> PreviewPair:
+        """Return the digest `newsbot digest` would build now, as a channel with `settings` gets it."""
         ...
 
     async def topic_answer(self, query: str, page: int) -> PreviewPair:
@@ -83,7 +85,7 @@ class ChannelView:
     channel: str
     schedule: ScheduleView | None = None
     subscriptions: Sequence[SubscriptionView] = ()
-    settings: Sequence[tuple[str, str]] = ()  # (name, value) pairs; none are stored yet
+    settings: Sequence[tuple[str, str]] = ()  # (name, value) pairs: layout and threads
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandTable
-from bot.core.digest import digest_reply
 from bot.core.invocation import Invocation
+from bot.core.layout import ChannelLayout, plan_digest
+from bot.core.rendered import Rendered
 from bot.core.reply import Reply
 from bot.core.service import NewsService
 from bot.feeds.directory import feed_status
@@ -32,6 +33,7 @@ from bot.preview.model import (
     StatusView,
     SubscriptionView,
 )
+from bot.store.channel_settings import SqlChannelSettings
 from bot.store.feeds import SqlFeedStore
 from bot.store.outbox import Delivery, SqlOutbox
 from bot.store.tables import schedules, subscriptions
@@ -42,6 +44,13 @@ ChannelId = tuple[str, str, str]
 
 def _channel(bodies: Sequence[Mapping[str, Any]], platform: Any) -> Conversation:
     return Conversation(platform, [PostedMessage(b) for b in bodies])
+
+
+def _delivery(rendered: Rendered, platform: Any) -> Conversation:
+    """Return a delivery as the page draws it: the channel's messages, then the thread's replies."""
+    messages = [PostedMessage(b) for b in rendered.channel]
+    messages += [PostedMessage(b, "thread") for b in rendered.thread]
+    return Conversation(platform, messages, thread_name=rendered.thread_name)
 
 
 def discord_bodies(reply: Reply) -> list[dict[str, Any]]:
@@ -65,11 +74,16 @@ class AppPreview:
         self.service = service
         self.commands = commands
 
-    async def next_digest(self) -> PreviewPair:
-        """Return what `newsbot digest --platform discord|slack --json` prints now."""
+    async def next_digest(self, settings: ChannelLayout) -> PreviewPair:
+        """Return what `newsbot digest --platform discord|slack --json` prints now: brief, then thread.
+
+        Laid out for a channel with `settings`, by the same plan and renderers the sender uses.
+        """
         built = await self.service.digest()
-        reply = digest_reply(built, labels=self.service.taxonomy.labels())
-        return PreviewPair(_channel(discord_bodies(reply), "discord"), _channel(slack_bodies(reply), "slack"))
+        plan = plan_digest(built, settings, day=self.service.clock(), labels=self.service.taxonomy.labels())
+        return PreviewPair(
+            _delivery(plan.render(discord_bodies), "discord"), _delivery(plan.render(slack_bodies), "slack")
+        )
 
     async def topic_answer(self, query: str, page: int) -> PreviewPair:
         """Return the /topic answer as each platform's command handler sends it."""
@@ -94,6 +108,7 @@ class SqlStatus:
         self.engine = engine
         self.outbox = SqlOutbox(engine)
         self.feeds = SqlFeedStore(engine)
+        self.layouts = SqlChannelSettings(engine)
         self.labels = labels
         self.clock = clock
 
@@ -110,8 +125,19 @@ class SqlStatus:
                 entry = found.setdefault((row.platform, row.workspace, row.channel), {"subs": []})
                 label = self.labels.get(row.topic_id, row.topic_id)
                 entry["subs"].append(SubscriptionView(row.topic_id, label, row.paused_reason))
+        for key, layout in (await self.layouts.all_layouts()).items():
+            entry = found.setdefault((key.platform, key.workspace, key.channel), {"subs": []})
+            entry["settings"] = _settings(layout)
+        defaults = _settings(ChannelLayout())
         channels = [
-            ChannelView(p, w, c, schedule=entry.get("schedule"), subscriptions=entry["subs"])
+            ChannelView(
+                p,
+                w,
+                c,
+                schedule=entry.get("schedule"),
+                subscriptions=entry["subs"],
+                settings=entry.get("settings", defaults),
+            )
             for (p, w, c), entry in sorted(found.items())
         ]
         rows = await self.outbox.find(limit=deliveries)
@@ -154,6 +180,10 @@ class SqlStatus:
             return "not-dead"
         done = await self.outbox.requeue(delivery_id, self.clock())
         return "queued" if done is not None else "not-dead"
+
+
+def _settings(layout: ChannelLayout) -> tuple[tuple[str, str], ...]:
+    return (("layout", layout.layout), ("threads", "on" if layout.threads else "off"))
 
 
 def _local(moment: datetime | None, timezone: str) -> datetime | None:

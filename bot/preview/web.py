@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.core.layout import LAYOUTS, ChannelLayout
 from bot.preview.model import PreviewSource, StatusSource
 from bot.preview.views import draw
 
@@ -123,15 +124,21 @@ class PreviewPages:
             page = 0
         if not 1 <= page <= PAGE_MAX:
             return _problem(400, "Bad page", f"page must be a whole number from 1 to {PAGE_MAX}.")
+        layout, threads = request.query.get("layout", "compact"), request.query.get("threads", "on")
+        if layout not in LAYOUTS or threads not in ("on", "off"):
+            return _problem(400, "Bad settings", "layout must be compact or full, threads on or off.")
+        settings = ChannelLayout("full" if layout == "full" else "compact", threads=threads == "on")
         pair = (
             await self.deps.preview.topic_answer(query, page)
             if query
-            else await self.deps.preview.next_digest()
+            else await self.deps.preview.next_digest(settings)
         )
         return _page(
             "preview.html",
             query=query,
             page=page,
+            layout=layout,
+            threads=threads,
             discord=draw(pair.discord),
             slack=draw(pair.slack),
             now=self.deps.clock(),

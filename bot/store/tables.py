@@ -263,3 +263,18 @@ rate_budgets = Table(
     Column("tokens", Float(), nullable=False),
     Column("refreshed_at", UTCDateTime(), nullable=False),
 )
+
+# One row per channel that changed its layout or threads (bot/store/channel_settings.py); a channel
+# without a row has the defaults (compact cards, the detail in a thread).
+channel_settings = Table(
+    "channel_settings",
+    metadata,
+    Column("platform", String(32), nullable=False),
+    Column("workspace", String(128), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("layout", String(16), nullable=False),
+    Column("threads", Boolean(), nullable=False),
+    Column("updated_by", String(128), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_channel_settings"),
+)

@@ -113,11 +113,19 @@ def everything_shown(bodies: list[dict[str, Any]]) -> str:
 
 
 def _unbold(text: str) -> str:
-    # Content never starts with a bare "*" (it becomes a look-alike): a leading one is a bold title line.
-    if not text.startswith("*"):
-        return text
-    title, newline, rest = text.partition("\n")
-    return title[1:-1] + newline + rest
+    # Content never holds a bare "*" outside a link's URL (it becomes a look-alike), so a line opening with
+    # one is newsbot's bold: a whole title line, or a card's area title that ends at "* " (a URL has no
+    # spaces, so its "*" never does).
+    return "\n".join(_unbold_line(line) for line in text.split("\n"))
+
+
+def _unbold_line(line: str) -> str:
+    if not line.startswith("*"):
+        return line
+    end = line.find("* ")
+    if end > 0:
+        return line[1:end] + line[end + 1 :]
+    return line[1:-1] if line.endswith("*") else line
 
 
 def assert_continuations_marked(bodies: list[dict[str, Any]]) -> None:

@@ -49,11 +49,15 @@ async def test_a_due_schedule_posts_one_digest_per_slot(database_url: str) -> No
         clock.advance(minutes=30)  # ticks later in the same slot's hour owe nothing more
         await s.run_until_quiet()
         sender = s.senders["discord"]
-        assert [p.channel for p in sender.posts] == ["c1"]
-        assert "Chips news" in str(sender.posts[0].body)
+        # One digest: the brief with the story's card, then the story in full for its thread.
+        assert [p.channel for p in sender.posts] == ["c1", "c1"]
+        brief, story = (str(p.body) for p in sender.posts)
+        assert "Chips news" in brief
+        assert "The full stories follow in the thread." in brief
+        assert "Chips news" in story
         rows = await s.outbox.find()
         assert [(r.status, r.dedupe_key) for r in rows] == [("sent", "digest:discord:g1:c1:2026-05-01T08:00")]
-        assert sender.posts[0].key == f"{rows[0].id}:0"
+        assert sender.keys() == [f"{rows[0].id}:0", f"{rows[0].id}:1"]
         schedule = await s.channels.get_schedule(CHAN)
         assert schedule is not None
         assert schedule.next_fire_at == datetime(2026, 5, 2, 8, tzinfo=UTC)
@@ -134,7 +138,8 @@ async def test_downtime_longer_than_the_grace_posts_one_catch_up_digest(database
         await s.run_until_quiet()
         rows = await s.outbox.find()
         assert [r.dedupe_key.rsplit(":", 2)[-2:] for r in rows] == [["2026-05-01T17", "00"]]
-        assert len(s.senders["discord"].posts) == 1
+        # One digest: its brief and the one story's thread reply, both parts of the one row.
+        assert s.senders["discord"].keys() == [f"{rows[0].id}:0", f"{rows[0].id}:1"]
 
 
 async def test_berlin_0230_daily_posts_once_per_local_day_across_2026_dst_changes(database_url: str) -> None:
@@ -188,7 +193,7 @@ async def test_revisions_alert_again_when_configured(database_url: str) -> None:
 
 def _three_parts(platform: str, s: object) -> None:
     composer = s.composer  # type: ignore[attr-defined]
-    composer.renderers[platform] = lambda digest, labels: [{"content": f"part {n}"} for n in range(3)]
+    composer.renderers[platform] = lambda reply: [{"content": f"part {n}"} for n in range(3)]
 
 
 async def test_a_retry_resumes_at_the_first_unsent_part(database_url: str) -> None:

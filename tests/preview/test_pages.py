@@ -18,7 +18,8 @@ from pydantic import SecretStr
 
 from bot.api.server import ApiServer, IngestApi
 from bot.app import app_preview_deps
-from bot.core.digest import digest_reply
+from bot.core.layout import ChannelLayout, plan_digest
+from bot.core.ports import ChannelKey
 from bot.core.summary import Summary
 from bot.preview import preview_routes
 from bot.preview.markup import discord_markdown, slack_mrkdwn
@@ -80,8 +81,32 @@ async def test_the_preview_shows_the_next_digest_on_discord_and_on_slack(served:
 
 async def test_the_preview_shows_exactly_the_bodies_the_senders_post(served: Served) -> None:
     _, page = await get(served.base + "/preview")
-    reply = digest_reply(await served.app.service.digest(), labels=served.app.taxonomy.labels())
-    assert bodies_in(page) == [*discord_bodies(reply), *slack_bodies(reply)]
+    app = served.app
+    plan = plan_digest(
+        await app.service.digest(), ChannelLayout(), day=app.service.clock(), labels=app.taxonomy.labels()
+    )
+    discord, slack = plan.render(discord_bodies), plan.render(slack_bodies)
+    assert [len(discord.thread), len(slack.thread)] == [1, 1]  # the one story in full under the brief
+    assert bodies_in(page) == [*discord.channel, *discord.thread, *slack.channel, *slack.thread]
+    assert f"Thread · {discord.thread_name}" in page
+
+
+async def test_the_preview_shows_the_digest_under_each_layout_and_refuses_unknown_ones(
+    served: Served,
+) -> None:
+    _, compact = await get(served.base + "/preview")
+    assert "Thread · News digest" in compact
+    assert 'href="/preview?layout=full&amp;threads=on"' in compact
+    status, full = await get(served.base + "/preview?layout=full&threads=on")
+    assert status == 200
+    assert "Thread · " not in full  # the whole text is in the channel
+    assert "China routinely objects" in full
+    _, no_thread = await get(served.base + "/preview?layout=compact&threads=off")
+    assert "Thread · " not in no_thread
+    assert "China routinely objects" not in no_thread
+    status, bad = await get(served.base + "/preview?layout=wide")
+    assert status == 400
+    assert "layout must be compact or full" in bad
 
 
 async def test_a_topic_answer_is_previewed_with_its_buttons(served: Served) -> None:
@@ -136,6 +161,19 @@ async def test_the_status_page_lists_channels_schedules_and_the_dead_delivery(se
     assert "paused: " + html.escape(DEAD_REASON) in page  # the subscription it paused, with the reason
     assert f'formaction="/status/deliveries/{served.dead_id}/retry"' in page
     assert "Feeds" not in page  # no feeds yet: the section is hidden
+
+
+async def test_the_status_page_shows_each_channels_layout_and_threads(served: Served) -> None:
+    _, before = await get(served.base + "/status")
+    assert "layout: compact" in before  # every listed channel, with the defaults until changed
+    assert "threads: off" not in before
+    await served.app.layouts.set_layout(
+        ChannelKey("discord", "g1", "alerts-only"), layout="full", threads=False, user="u", now=NOW
+    )
+    _, after = await get(served.base + "/status")
+    assert "alerts-only" in after
+    assert "layout: full" in after
+    assert "threads: off" in after
 
 
 async def test_the_status_page_shows_each_followed_feed_and_why_one_is_paused(served: Served) -> None:

@@ -43,7 +43,8 @@ def render_reply(reply: Reply) -> Group:
         _line(head, reply.notice, "italic")
     if reply.text.strip():
         _line(head, reply.text)
-    renderables: list[Panel | Text] = [Panel(head, border_style=border)]
+    # An untitled reply (a story in a digest's thread) is its items alone.
+    renderables: list[Panel | Text] = [Panel(head, border_style=border)] if head.plain else []
     renderables.extend(_item_panel(item, border) for item in reply.items)
     footer = [reply.footer.strip()] if reply.footer and reply.footer.strip() else []
     if reply.pages > 1:
@@ -69,6 +70,16 @@ def _item_panel(item: Item, border: str) -> Panel:
         _line(body, item.url.strip(), "underline")
     if item.text.strip():
         _line(body, item.text)
+    if item.lines and body.plain:
+        body.append("\n")  # a blank line between the lede and the areas
+    for part in item.lines:  # a card's one-liners: the title in bold, its sentence beside it
+        title, line = _printable(part.title.strip()), _printable(part.text.strip())
+        if body.plain:
+            body.append("\n")
+        if title:
+            body.append(title, style="bold")
+            body.append(" " if line else "")
+        body.append(line)
     for part in item.parts:
         body.append("\n")
         _line(body, part.title, "bold")
@@ -81,8 +92,13 @@ def _line(text: Text, content: str, style: str = "") -> None:
     content = content.strip()
     if not content:
         return
-    if not content.isprintable():
-        content = content.replace("\r\n", "\n").translate(_CONTROL_PICTURES)
+    content = _printable(content)
     if text.plain:
         text.append("\n")
     text.append(content, style=style)
+
+
+def _printable(content: str) -> str:
+    if content.isprintable():
+        return content
+    return content.replace("\r\n", "\n").translate(_CONTROL_PICTURES)

@@ -1,7 +1,8 @@
 """Discord create-message bodies (POST /channels/{id}/messages) from a neutral reply or digest.
 
 Layout: the reply's title, notice and text open the first message as one embed; each item is an
-embed (title linked to the item's URL, description = meta line and text, one field per part).
+embed (title linked to the item's URL, description = meta line, text and its one-line parts with
+bold titles, then one field per part).
 Text longer than a description or field value continues in the next field or embed, whose name
 or title ends in "(cont.)"; embeds continue in the next message when one would break a limit.
 Nothing is dropped: a single token longer than a field is cut into pieces marked with "…".
@@ -87,6 +88,8 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
             body.append("Link: " + _escape(item.url.strip()))
         if item.text.strip():
             body.append(_escape(item.text))
+        if item.lines:
+            body.append("\n".join(_line(part.title, part.text) for part in item.lines))
         fields = [f for part in item.parts for f in _part_fields(part.title, part.text)]
         out.add_entry(_escape(one_line(item.title)) or UNTITLED, link, body, fields)
     if not out.messages:
@@ -188,6 +191,11 @@ def _part_fields(title: str, text: str) -> list[tuple[str, str]]:
     chunks = split_text(value, FIELD_VALUE_MAX, keep=_KEEP) or [BLANK]
     again = _continued(name, FIELD_NAME_MAX)
     return [((heading or BLANK) if i == 0 else again, chunk) for i, chunk in enumerate(chunks)]
+
+
+def _line(title: str, text: str) -> str:
+    name = _escape(one_line(title))
+    return f"**{name}** {_escape(text)}".rstrip() if name else _escape(text)
 
 
 def _continued(title: str, limit: int) -> str:

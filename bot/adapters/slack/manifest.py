@@ -115,7 +115,8 @@ def build_manifest(
     slash: dict[str, Any] = {
         "command": command,
         "description": "News digests and topic answers from the newsbot archive",
-        "usage_hint": "topic drones | topics | digest 7d | subscribe drones | schedule daily 08:00 | feeds | help",
+        "usage_hint": "topic drones | topics | digest 7d | subscribe drones | schedule daily 08:00 | settings"
+        " | feeds | help",
         "should_escape": False,
     }
     interactivity: dict[str, Any] = {"is_enabled": True}

@@ -1,8 +1,8 @@
 """Slack chat.postMessage arguments (without `channel`) from a neutral reply or digest.
 
 Layout: a header block with the reply's title, the notice as a context line, the text as
-sections; then per item a divider, its linked title, its meta line as context, its text and one
-section per part with the part's title in bold. Text longer than a section continues in the next
+sections; then per item a divider, its linked title, its meta line as context, its text with its
+one-line parts (title in bold), and one section per part with the part's title in bold. Text longer than a section continues in the next
 one under "Title (cont.)"; blocks continue in the next message when one would break a limit, and a
 continuation message opens with a context line naming the entry it continues.
 
@@ -95,7 +95,10 @@ def render_reply(reply: Reply) -> list[dict[str, Any]]:
     out.resume = _continued(own(title))
     out.add_sections("\n\n".join(body), "", "")
     for item in reply.items:
-        out.add_item(item.title, item.url, item.meta, item.text, [(p.title, p.text) for p in item.parts])
+        lines = [(p.title, p.text) for p in item.lines]
+        out.add_item(
+            item.title, item.url, item.meta, item.text, [(p.title, p.text) for p in item.parts], lines
+        )
     if not any(out.messages):
         out.add(_section(BLANK), BLANK)
     closing = [text for text in (out.cut_notice(), footer) if text]
@@ -176,9 +179,15 @@ class _Messages:
             self.add(_section(section), section)
 
     def add_item(
-        self, title: str, url: str | None, meta: str | None, text: str, parts: list[tuple[str, str]]
+        self,
+        title: str,
+        url: str | None,
+        meta: str | None,
+        text: str,
+        parts: list[tuple[str, str]],
+        lines: list[tuple[str, str]],
     ) -> None:
-        """Add one item: divider, linked title, meta line, text, then a section run per part."""
+        """Add one item: divider, linked title, meta line, text and one-liners, then a section run per part."""
         if self.cut:
             self.items_not_shown += 1
             return
@@ -206,6 +215,8 @@ class _Messages:
                 body.append(line)
         if text.strip():
             body.append(_mrkdwn(text))
+        if lines:
+            body.append("\n".join(_line(name, value) for name, value in lines))
         self.add_sections("\n\n".join(body), "", "")
         for part_title, part_text in parts:
             name = _mrkdwn(one_line(part_title))
@@ -216,6 +227,11 @@ class _Messages:
             again = _continued(name)
             self.add_sections(value or BLANK, f"*{shown}*\n" if shown else "", f"*{again}*\n")
         self.resume = None
+
+
+def _line(title: str, text: str) -> str:
+    name = _mrkdwn(one_line(title))
+    return f"*{name}* {_mrkdwn(text)}".rstrip() if name else _mrkdwn(text)
 
 
 def _continued(title: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 
 from bot.adapters.discord.bot import DiscordBot
 from bot.adapters.discord.errors import DiscordLoginError
-from bot.app import App
+from bot.app import App, digest_renderers
 from bot.core.commands import COMMANDS
+from bot.core.layout import ChannelLayout
 from bot.core.ports import ChannelKey
+from bot.delivery.compose import Composer
 from tests.adapters.discord.conftest import RunBot, Running, discord_settings, ingest_copies
 from tests.adapters.payload_tools import run_checker
 from tests.fakes.discord import CHANNEL_ID, GUILD_ID, INTERACTION_DEADLINE, MANAGE_GUILD, Recorded
@@ -349,3 +352,34 @@ async def test_a_crash_inside_the_bot_still_answers_the_user(
     assert "Something went wrong" in embed_text(answered.json["data"])
     completed = await fake.interact(fake.autocomplete("topic", "query", "dro"))
     assert completed.json == {"type": 8, "data": {"choices": []}}
+
+
+async def test_an_admin_sets_the_layout_with_the_slash_command_and_the_digest_follows_it(
+    running: Running,
+) -> None:
+    fake, app = running.fake, running.app
+    key = ChannelKey("discord", str(GUILD_ID), str(CHANNEL_ID))
+    composer = Composer(
+        app.archive, app.channels, app.taxonomy.labels(), digest_renderers(), layouts=app.layouts
+    )
+
+    refused = await fake.interact(fake.slash("settings", {"setting": "layout", "value": "full"}))
+    assert "Manage Server" in embed_text(refused.json["data"])
+    assert await app.layouts.get_layout(key) == ChannelLayout()
+
+    changed = await fake.interact(
+        fake.slash("settings", {"setting": "layout", "value": "full"}, permissions=MANAGE_GUILD)
+    )
+    assert "Layout: full" in embed_text(changed.json["data"])
+    assert await app.layouts.get_layout(key) == ChannelLayout("full", threads=True)
+    shown = await fake.interact(fake.slash("settings", permissions=MANAGE_GUILD))
+    assert "Layout: full" in embed_text(shown.json["data"])
+    assert "Digest: none" in embed_text(shown.json["data"])
+
+    digest = await composer.digest(key, datetime.now(UTC), None)
+    assert digest is not None
+    assert digest.thread == []  # the full text is in the channel: nothing left for a thread
+    assert "Drone Technology" in str(digest.channel)
+    commands = [*fake.global_commands, *(c for cs in fake.guild_commands.values() for c in cs)]
+    [registered] = [c for c in commands if c["name"] == "settings"]
+    assert [o["name"] for o in registered["options"]] == ["setting", "value"]

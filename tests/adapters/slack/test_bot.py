@@ -19,12 +19,14 @@ import pytest
 from bot.adapters.slack.bot import SlackBot
 from bot.adapters.slack.handlers import NEXT_ACTION, SHARE_ACTION
 from bot.adapters.slack.manifest import SlackSetupError
-from bot.app import App, open_app
+from bot.app import App, digest_renderers, open_app
 from bot.core.invocation import Invocation
+from bot.core.layout import ChannelLayout
 from bot.core.loader import Loaded, load_file
 from bot.core.ports import ChannelKey
 from bot.core.reply import Reply
 from bot.core.summary import Section, Summary
+from bot.delivery.compose import Composer
 from bot.settings import Settings, SlackSettings
 from tests.adapters.payload_tools import run_checker
 from tests.adapters.slack.conftest import stalled_server
@@ -544,3 +546,41 @@ async def test_commands_are_answered_while_slacks_auth_test_keeps_failing(
         assert len(slack.calls_to("auth.test")) <= 2
     finally:
         await bot.close()
+
+
+# -- /news settings -----------------------------------------------------------------------------------
+
+
+async def test_settings_are_shown_to_anyone_changed_by_admins_and_followed_by_the_digest(
+    post: Post, slack: FakeSlack, news_app: App
+) -> None:
+    key = ChannelKey("slack", TEAM_ID, "C0NEWS")
+    composer = Composer(
+        news_app.archive,
+        news_app.channels,
+        news_app.taxonomy.labels(),
+        digest_renderers(),
+        layouts=news_app.layouts,
+    )
+    before = await composer.digest(key, datetime.now(UTC), None)
+    assert before is not None
+    assert before.thread  # the default: the brief, then every story in the thread
+
+    slack.users["U0BOB"] = {"is_admin": False, "is_owner": False}
+    [shown] = await command(post, slack, "settings", "r1", user="U0BOB")
+    assert "Layout: compact" in all_text([shown])
+    assert "Threads: on" in all_text([shown])
+    [refused] = await command(post, slack, "settings threads off", "r2", user="U0BOB")
+    assert refused["text"].startswith("Not allowed")
+
+    [changed] = await command(post, slack, "settings threads off", "r3", user=LISTED_ADMIN)
+    assert changed["text"].startswith("Settings changed")
+    assert "only the cards are posted" in all_text([changed])
+    [wrong] = await command(post, slack, "settings layout wide", "r4", user=LISTED_ADMIN)
+    assert "is not a setting" in all_text([wrong])
+
+    after = await composer.digest(key, datetime.now(UTC), None)
+    assert after is not None
+    assert (len(after.channel), after.thread, after.thread_name) == (1, [], None)
+    assert "Drone Technology" in all_text(after.channel)
+    assert await news_app.layouts.get_layout(ChannelKey("slack", TEAM_ID, "C0OTHER")) == ChannelLayout()
