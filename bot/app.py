@@ -28,11 +28,13 @@ from bot.core.loader import Loaded, LoadError
 from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
+from bot.core.threads import ThreadApi
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import Limiter, SharedLimiter
+from bot.delivery.threads import Threads
 from bot.delivery.ticker import Ticker
 from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import FaultHook, Worker
@@ -43,6 +45,7 @@ from bot.store.engine import create_engine
 from bot.store.feeds import SqlFeedStore
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer, SqlOutbox
+from bot.store.thread_rows import SqlThreadRows
 
 # The suffixes bot/sources/page.py reads; kept here so registering them imports no extractor.
 PAGE_SUFFIXES = (".html", ".htm")
@@ -312,6 +315,25 @@ def build_limiters(
     }
 
 
+def thread_apis(senders: Mapping[str, Sender], settings: Settings) -> dict[str, ThreadApi]:
+    """Return the thread requests of each platform whose sender is the real one (a test's fake posts flat)."""
+    apis: dict[str, ThreadApi] = {}
+    discord, slack = senders.get("discord"), senders.get("slack")
+    if discord is not None:
+        from bot.adapters.discord.sender import DiscordSender
+        from bot.adapters.discord.threads import DiscordThreads
+
+        if isinstance(discord, DiscordSender):
+            apis["discord"] = DiscordThreads(discord, archive_minutes=settings.discord.thread_archive_minutes)
+    if slack is not None:
+        from bot.adapters.slack.sender import SlackSender
+        from bot.adapters.slack.threads import SlackThreads
+
+        if isinstance(slack, SlackSender):
+            apis["slack"] = SlackThreads(slack)
+    return apis
+
+
 def digest_renderers() -> dict[str, Render]:
     """Return the digest renderer of each platform newsbot posts to."""
     from bot.adapters.discord.render import render_digest as discord_digest
@@ -344,6 +366,7 @@ def build_delivery(
     owner: str | None = None,
     metrics: DeliveryMetrics | None = None,
     serve_http: bool | None = None,
+    threads: Mapping[str, ThreadApi] | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
     from bot.api.server import ApiServer, IngestApi
@@ -355,6 +378,8 @@ def build_delivery(
     metrics = metrics or DeliveryMetrics()
     outbox = SqlOutbox(application.engine)
     chosen = dict(senders) if senders is not None else build_senders(settings)
+    owner = owner or process_owner()
+    apis = dict(threads) if threads is not None else thread_apis(chosen, settings)
     composer = Composer(
         application.archive,
         application.channels,
@@ -369,7 +394,7 @@ def build_delivery(
         chosen,
         composer,
         clock=clock,
-        owner=owner or process_owner(),
+        owner=owner,
         lease_for=timedelta(seconds=config.lease_seconds),
         concurrency=config.concurrency,
         poll_seconds=config.poll_seconds,
@@ -380,6 +405,15 @@ def build_delivery(
         else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token)),
         metrics=metrics,
         faults=faults,
+        threads=Threads(
+            apis,
+            SqlThreadRows(application.engine),
+            clock=clock,
+            owner=owner,
+            labels=composer.labels,
+            default_name=settings.digest.title,
+            faults=faults,
+        ),
     )
     ticker = Ticker(
         application.channels,
@@ -406,6 +440,8 @@ def build_delivery(
     closers: list[Callable[[], Awaitable[None]]] = []
     if senders is None:
         closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
+    if threads is None:  # the thread requests' sessions are this engine's own, whoever made the senders
+        closers += [close for a in apis.values() if (close := getattr(a, "close", None)) is not None]
     return DeliveryEngine(
         ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
     )
