@@ -28,7 +28,7 @@ from bot.core.loader import Loaded, LoadError
 from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
-from bot.core.threads import ThreadApi
+from bot.core.threads import ChannelShape, ThreadApi
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
@@ -149,17 +149,20 @@ def build_runners(application: App) -> list[Runner]:
     """Build one runner per configured platform, and the delivery engine when it is enabled."""
     settings = application.settings
     runners: list[Runner] = []
+    hint: Callable[[str], ChannelShape | None] | None = None
     if settings.discord.configured:
         from bot.adapters.discord.bot import DiscordBot
 
-        runners.append(DiscordBot(settings.discord, application.commands))
+        discord_bot = DiscordBot(settings.discord, application.commands)
+        hint = discord_bot.channel_shape  # delivery reads channel types from the gateway's cache
+        runners.append(discord_bot)
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
         runners.append(SlackBot(settings.slack, application.commands))
     wake: Callable[[], None] | None = None
     if settings.delivery.enabled:
-        delivery = build_delivery(application)
+        delivery = build_delivery(application, channel_hint=hint)
         wake = delivery.worker.wake
         runners.append(delivery)
     if settings.feeds.enabled:
@@ -315,7 +318,12 @@ def build_limiters(
     }
 
 
-def thread_apis(senders: Mapping[str, Sender], settings: Settings) -> dict[str, ThreadApi]:
+def thread_apis(
+    senders: Mapping[str, Sender],
+    settings: Settings,
+    limiters: Mapping[str, Limiter],
+    hint: Callable[[str], ChannelShape | None] | None = None,
+) -> dict[str, ThreadApi]:
     """Return the thread requests of each platform whose sender is the real one (a test's fake posts flat)."""
     apis: dict[str, ThreadApi] = {}
     discord, slack = senders.get("discord"), senders.get("slack")
@@ -324,7 +332,13 @@ def thread_apis(senders: Mapping[str, Sender], settings: Settings) -> dict[str, 
         from bot.adapters.discord.threads import DiscordThreads
 
         if isinstance(discord, DiscordSender):
-            apis["discord"] = DiscordThreads(discord, archive_minutes=settings.discord.thread_archive_minutes)
+            limiter = limiters.get("discord")
+            apis["discord"] = DiscordThreads(
+                discord,
+                archive_minutes=settings.discord.thread_archive_minutes,
+                pace=limiter.acquire if limiter is not None else None,
+                hint=hint,
+            )
     if slack is not None:
         from bot.adapters.slack.sender import SlackSender
         from bot.adapters.slack.threads import SlackThreads
@@ -367,6 +381,7 @@ def build_delivery(
     metrics: DeliveryMetrics | None = None,
     serve_http: bool | None = None,
     threads: Mapping[str, ThreadApi] | None = None,
+    channel_hint: Callable[[str], ChannelShape | None] | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
     from bot.api.server import ApiServer, IngestApi
@@ -379,7 +394,11 @@ def build_delivery(
     outbox = SqlOutbox(application.engine)
     chosen = dict(senders) if senders is not None else build_senders(settings)
     owner = owner or process_owner()
-    apis = dict(threads) if threads is not None else thread_apis(chosen, settings)
+    if limiters is None:
+        limiters = build_limiters(
+            config, engine=application.engine, discord_token=_secret(settings.discord.token)
+        )
+    apis = dict(threads) if threads is not None else thread_apis(chosen, settings, limiters, channel_hint)
     composer = Composer(
         application.archive,
         application.channels,
@@ -400,9 +419,7 @@ def build_delivery(
         poll_seconds=config.poll_seconds,
         backoff=backoff
         or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
-        limiters=limiters
-        if limiters is not None
-        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token)),
+        limiters=limiters,
         metrics=metrics,
         faults=faults,
         threads=Threads(

@@ -38,9 +38,16 @@ def _when(moment: datetime | None) -> str:
 
 
 def _what(d: Delivery) -> str:
+    key, _, step = d.dedupe_key.partition("#")  # a thread step's key is its parent's + "#thread" / "#reply:N"
     if d.kind == "digest":
-        return f"digest {d.dedupe_key.rsplit(':', 2)[-2]}:{d.dedupe_key.rsplit(':', 1)[-1]}"
-    return f"alert {d.summary_id}" + (f" ({', '.join(d.topics)})" if d.topics else "")
+        what = f"digest {key.rsplit(':', 2)[-2]}:{key.rsplit(':', 1)[-1]}"
+    else:
+        what = f"alert {d.summary_id}" + (f" ({', '.join(d.topics)})" if d.topics else "")
+    if d.step == "forum":
+        return f"{what} · forum post"
+    if step.startswith("reply:"):
+        return f"{what} · thread reply {int(step.removeprefix('reply:')) + 1}"
+    return f"{what} · thread" if step else what
 
 
 def _note(d: Delivery) -> str:
@@ -60,6 +67,7 @@ def delivery_record(d: Delivery) -> dict[str, Any]:
         "workspace": d.key.workspace,
         "channel": d.key.channel,
         "kind": d.kind,
+        "step": d.step,
         "what": _what(d),
         "summary_id": d.summary_id,
         "topics": list(d.topics),

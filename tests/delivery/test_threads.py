@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.adapters.discord.sender import DiscordSender
 from bot.adapters.slack.sender import SlackSender
+from bot.cli.deliveries import delivery_record
 from bot.core.ports import ChannelKey
 from bot.delivery.worker import FaultHook
 from bot.store.outbox import Delivery
@@ -107,7 +108,13 @@ async def test_a_discord_digest_posts_its_brief_in_the_channel_and_each_story_on
         assert reply_texts(fake.thread_messages(thread)) == STORIES
         rows = await s.outbox.find()
         assert {r.status for r in rows} == {"sent"}
-        assert len(rows) == 5  # the brief, the thread, three replies: a row each
+        assert [delivery_record(r)["what"] for r in reversed(rows)] == [  # as `newsbot deliveries` lists them
+            "digest 2026-05-01T08:00",
+            "digest 2026-05-01T08:00 · thread",
+            "digest 2026-05-01T08:00 · thread reply 1",
+            "digest 2026-05-01T08:00 · thread reply 2",
+            "digest 2026-05-01T08:00 · thread reply 3",
+        ]
 
 
 async def test_a_slack_digest_posts_its_brief_in_the_channel_and_each_story_once_under_its_ts(
@@ -286,7 +293,9 @@ async def test_a_crash_after_a_forum_post_finds_the_post_instead_of_creating_it_
             assert reply_texts(fake.thread_messages(thread)[1:]) == STORIES
             rows = await restarted.outbox.find()
             assert {r.status for r in rows} == {"sent"}
-            assert next(r for r in rows if r.step == "forum").message_ids == (thread,)
+            forum = next(r for r in rows if r.step == "forum")
+            assert forum.message_ids == (thread,)
+            assert delivery_record(forum)["what"] == "digest 2026-05-01T08:00 · forum post"
 
 
 async def test_a_missing_thread_permission_pauses_the_digest_with_the_reason_until_retried(

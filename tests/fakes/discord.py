@@ -834,6 +834,8 @@ class FakeDiscord:
     async def _channel_get(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
         return _json(self._channel_object(request.match_info["channel"]))
 
     def _thread_errors(self, body: Any, fields: frozenset[str]) -> dict[str, tuple[str, str]]:
@@ -956,6 +958,8 @@ class FakeDiscord:
     async def _active_threads(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
         guild = request.match_info["guild"]
         active = [
             t for t in self.threads.values()
@@ -1062,7 +1066,9 @@ class FakeDiscord:
         }
         await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
         for gid in self.guild_ids:
-            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": _guild(gid)})
+            guild = _guild(gid)
+            guild["channels"] += [f for f in self.forums.values() if f["guild_id"] == str(gid)]
+            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
 
 
 def _guild(guild_id: int) -> dict[str, Any]:

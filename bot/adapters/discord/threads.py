@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,8 @@ class DiscordThreads:
         token: SecretStr | str | None = None,
         archive_minutes: int = DEFAULT_ARCHIVE_MINUTES,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        pace: Callable[[str], Awaitable[object]] | None = None,
+        hint: Callable[[str], ChannelShape | None] | None = None,
     ) -> None:
         self.sender = sender
         self.api_base = sender.api_base
@@ -87,6 +90,10 @@ class DiscordThreads:
         self._session: aiohttp.ClientSession | None = None
         self._shapes: dict[str, ChannelShape] = {}  # a channel's type does not change under a running bot
         self._me: str | None = None
+        # Waits for a slot of the bot's request budget (the delivery limiter), so these requests count
+        # against Discord's 50 per second like every post does; keyed apart from channel posts.
+        self._pace = pace
+        self._hint = hint  # the gateway's channel cache while `newsbot run` is connected (DiscordBot)
 
     # -- bodies ----------------------------------------------------------------------------------------
 
@@ -111,7 +118,7 @@ class DiscordThreads:
 
     async def shape(self, channel: str) -> ChannelShape | RetryLater | Failed | Unauthorized:
         """Return whether `channel` is a forum (and its tags) or takes threads from messages."""
-        known = self._shapes.get(channel)
+        known = self._shapes.get(channel) or (self._hint(channel) if self._hint is not None else None)
         if known is not None:
             return known
         outcome, data = await self._call("GET", f"/channels/{channel}")
@@ -187,6 +194,8 @@ class DiscordThreads:
         """Send one request; return its outcome and the parsed JSON answer (None when there is none)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
+        if self._pace is not None:
+            await self._pace("discord-threads")
         headers = {
             "Authorization": f"Bot {self._token.get_secret_value()}",
             "User-Agent": "DiscordBot (https://github.com/newsbot, 0.1) newsbot",

@@ -13,6 +13,7 @@ from bot.adapters.discord.errors import DiscordLoginError
 from bot.app import App
 from bot.core.commands import COMMANDS
 from bot.core.ports import ChannelKey
+from bot.core.threads import ChannelShape
 from tests.adapters.discord.conftest import RunBot, Running, discord_settings, ingest_copies
 from tests.adapters.payload_tools import run_checker
 from tests.fakes.discord import CHANNEL_ID, GUILD_ID, INTERACTION_DEADLINE, MANAGE_GUILD, Recorded
@@ -349,3 +350,19 @@ async def test_a_crash_inside_the_bot_still_answers_the_user(
     assert "Something went wrong" in embed_text(answered.json["data"])
     completed = await fake.interact(fake.autocomplete("topic", "query", "dro"))
     assert completed.json == {"type": 8, "data": {"choices": []}}
+
+
+async def test_the_gateway_cache_tells_delivery_a_forum_and_its_tags_from_a_text_channel(
+    fake: Any, run_bot: RunBot
+) -> None:
+    fake.add_forum(1300000000000000009, ["Drones", "AI"], moderated=("AI",))
+    async with run_bot() as r:
+        requests_before = len(fake.requests)
+        assert r.bot.channel_shape(str(CHANNEL_ID)) == ChannelShape("thread", str(GUILD_ID))
+        forum = r.bot.channel_shape("1300000000000000009")
+        assert forum is not None
+        assert forum.style == "forum"
+        assert [(t.name, t.moderated) for t in forum.tags] == [("Drones", False), ("AI", True)]
+        assert r.bot.channel_shape("1399999999999999999") is None  # not cached: delivery asks REST
+        assert r.bot.channel_shape("news") is None
+        assert len(fake.requests) == requests_before  # read from the cache, not asked
