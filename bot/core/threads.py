@@ -15,8 +15,9 @@ from typing import Any, Literal, Protocol
 from bot.core.ports import Failed, RetryLater, SendOutcome, Unauthorized
 
 # "replies": posted under the parent (Slack thread_ts); "thread": a thread started from the parent
-# message (Discord text and announcement channels); "forum": each delivery is a new post (Discord forum).
-ThreadStyle = Literal["replies", "thread", "forum"]
+# message (Discord text and announcement channels); "forum": each delivery is a new post (Discord forum);
+# "none": the channel cannot hold threads (a Discord thread itself, a DM), so everything is posted in it.
+ThreadStyle = Literal["replies", "thread", "forum", "none"]
 
 
 @dataclass(frozen=True, slots=True)

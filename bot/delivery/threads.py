@@ -70,6 +70,8 @@ class Threads:
         shape = await api.shape(delivery.key.channel)
         if not isinstance(shape, ChannelShape):
             return shape
+        if shape.style == "none":
+            return Plan(delivery, rendered.bodies)
         now = self.clock()
         name = rendered.thread_name or self.default_name
         replies = [StepRow("reply", body) for body in rendered.thread]

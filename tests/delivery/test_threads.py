@@ -339,3 +339,19 @@ async def test_replies_the_bot_may_not_send_in_threads_are_paused_with_that_perm
         (dead,) = await s.outbox.find(status="dead")
         assert dead.step == "reply"
         assert "lacks the Send Messages in Threads permission" in (dead.last_error or "")
+
+
+async def test_a_digest_to_a_channel_that_is_itself_a_thread_posts_brief_and_stories_in_it(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    inside = "1300000000000000077"
+    async with discord() as (fake, sender), threaded(database_url, clock, {"discord": sender}) as s:
+        fake.threads[inside] = {**fake._channel_object(TEXT), "id": inside, "type": 11, "parent_id": TEXT}
+        await _digest_due(s, ChannelKey("discord", GUILD, inside))
+        await s.run_until_quiet()
+        assert fake.requests_to("POST", r"/threads$") == []  # a thread cannot start inside a thread
+        posted = fake.thread_messages(inside)
+        assert len(posted) == 4
+        assert reply_texts(posted[1:]) == STORIES
+        assert [r.step for r in await s.outbox.find()] == [None]  # one row: nothing to wait for

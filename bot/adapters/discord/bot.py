@@ -171,7 +171,8 @@ class DiscordBot:
         if isinstance(found, discord.ForumChannel):
             tags = tuple(ForumTag(str(t.id), t.name, t.moderated) for t in found.available_tags)
             return ChannelShape("forum", where, tags)
-        return ChannelShape("thread", where)
+        # Text and announcement channels start threads from messages; threads and DMs cannot.
+        return ChannelShape("thread" if isinstance(found, discord.TextChannel) else "none", where)
 
     async def _gateway_from_api(self, client: discord.Client) -> None:
         # Behind a custom REST base (a proxy or a test server) ask it where the gateway is, as Discord advises.

@@ -31,6 +31,7 @@ DEFAULT_ARCHIVE_MINUTES = 1440  # a day: a daily digest's thread leaves the list
 APPLIED_TAGS_MAX = 5  # a forum post carries at most 5 tags
 # https://discord.com/developers/docs/resources/channel#channel-object-channel-types
 FORUM_TYPES = frozenset({15, 16})  # GUILD_FORUM and GUILD_MEDIA take posts, never plain messages
+THREAD_PARENT_TYPES = frozenset({0, 5})  # GUILD_TEXT and GUILD_ANNOUNCEMENT start threads from messages
 # https://discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes
 THREAD_EXISTS = 160004  # "A thread has already been created for this message": our earlier try worked
 MISSING_PERMISSIONS = 50013
@@ -136,8 +137,10 @@ class DiscordThreads:
                 if isinstance(t, dict) and "id" in t
             )
             found = ChannelShape("forum", guild, tags)
-        else:
+        elif data.get("type") in THREAD_PARENT_TYPES:
             found = ChannelShape("thread", guild)
+        else:  # a thread, a DM, a voice channel's chat: no thread can start there
+            found = ChannelShape("none", guild)
         self._shapes[channel] = found
         return found
 

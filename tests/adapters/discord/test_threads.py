@@ -73,6 +73,8 @@ async def test_a_channel_is_asked_about_once(threads: tuple[FakeDiscord, Discord
     assert await api.shape(FORUM) == first
     assert await api.shape("1300000000000000001") == ChannelShape("thread", GUILD)
     assert len(fake.requests_to("GET", r"/channels/\d+$")) == 2
+    fake.threads["1300000000000000077"] = {"id": "1300000000000000077", "type": 11, "guild_id": GUILD}
+    assert await api.shape("1300000000000000077") == ChannelShape("none", GUILD)  # no thread in a thread
 
 
 async def test_a_rate_limited_question_is_retried_later_not_taken_as_a_text_channel() -> None:
