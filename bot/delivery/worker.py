@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent, Unauthorized
 from bot.core.rendered import Rendered
@@ -355,9 +356,10 @@ class Worker:
         await self.outbox.retry_later(delivery, self.owner, now, outcome.reason, now, counts=False)
 
     async def _dead(self, delivery: Delivery, outcome: Failed) -> None:
-        await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock())
-        self._count("dead", delivery.key.platform)
-        log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.key, outcome.reason)
+        status: Literal["dead", "paused"] = "paused" if outcome.paused else "dead"
+        await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock(), status=status)
+        self._count(status, delivery.key.platform)
+        log.warning("delivery %s to %s is %s: %s", delivery.id, delivery.key, status, outcome.reason)
 
     def _count(self, status: str, platform: str) -> None:
         if self.metrics is not None:

@@ -31,9 +31,11 @@ from bot.core.ports import ChannelKey, PutOutcome, TaggedSummary
 from bot.store.engine import WRITE, translated_errors
 from bot.store.tables import deliveries, digest_watermarks, is_channel, schedules, subscriptions
 
-Status = Literal["pending", "sending", "sent", "dead", "skipped"]
+Status = Literal["pending", "sending", "sent", "dead", "skipped", "paused"]
 Kind = Literal["digest", "alert"]
-STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped")
+STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped", "paused")
+# Rows given up until a person acts: dead (refused for good) or paused (waiting for a permission).
+RETRYABLE: frozenset[Status] = frozenset({"dead", "paused"})
 NO_SENDER_PLATFORMS = frozenset({"console"})  # channels no process can post to: never queued
 # More to write in the transaction that freezes a row's bodies (its thread steps, bot/store/thread_rows.py).
 Also = Callable[[AsyncConnection], Awaitable[None]]
@@ -402,10 +404,17 @@ class SqlOutbox:
             return bool(result.rowcount)
 
     async def mark_dead(
-        self, delivery: Delivery, owner: str, reason: str, now: datetime, *, counts: bool = True
+        self,
+        delivery: Delivery,
+        owner: str,
+        reason: str,
+        now: datetime,
+        *,
+        counts: bool = True,
+        status: Literal["dead", "paused"] = "dead",
     ) -> bool:
-        """Give a row up for good and pause what produced it (the schedule, or the channel's subscriptions)."""
-        values = _handed_back("dead", reason, now, counts=counts)
+        """Give a row up (dead, or paused until someone acts) and pause what produced it (the schedule, or alerts)."""
+        values = _handed_back(status, reason, now, counts=counts)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
                 update(deliveries).where(self._mine(delivery.id, owner)).values(**values)
@@ -458,7 +467,7 @@ class SqlOutbox:
             row = (
                 await conn.execute(select(deliveries).where(d.id == delivery_id).with_for_update())
             ).first()
-            if row is None or row.status != "dead":
+            if row is None or row.status not in RETRYABLE:
                 return None
             await conn.execute(
                 update(deliveries)

@@ -298,7 +298,7 @@ async def test_a_crash_after_a_forum_post_finds_the_post_instead_of_creating_it_
             assert delivery_record(forum)["what"] == "digest 2026-05-01T08:00 · forum post"
 
 
-async def test_a_missing_thread_permission_pauses_the_digest_with_the_reason_until_retried(
+async def test_a_missing_thread_permission_pauses_the_delivery_and_its_schedule_with_the_reason_until_retried(
     database_url: str,
 ) -> None:
     clock = FakeClock(START)
@@ -308,11 +308,12 @@ async def test_a_missing_thread_permission_pauses_the_digest_with_the_reason_unt
             fake.deny(TEXT, CREATE_PUBLIC_THREADS)
             await _digest_due(s, key)
             await s.run_until_quiet()
-            (dead,) = await s.outbox.find(status="dead")
-            assert dead.step == "thread"
-            assert dead.last_error is not None
-            assert "lacks the Create Public Threads permission" in dead.last_error
-            assert "50013" in dead.last_error
+            assert await s.outbox.find(status="dead") == []
+            (paused,) = await s.outbox.find(status="paused")  # waiting for a person, not given up
+            assert paused.step == "thread"
+            assert paused.last_error is not None
+            assert "lacks the Create Public Threads permission" in paused.last_error
+            assert "50013" in paused.last_error
             schedule = await s.channels.get_schedule(key)
             assert schedule is not None
             assert schedule.paused_reason is not None
@@ -321,7 +322,7 @@ async def test_a_missing_thread_permission_pauses_the_digest_with_the_reason_unt
             assert {r.status for r in waiting} == {"pending"}  # held behind the thread, not lost
 
             fake._denied.clear()  # an admin grants the permission and retries the delivery
-            await s.outbox.requeue(dead.id, clock())
+            await s.outbox.requeue(paused.id, clock())
             await s.worker.drain()
             _, _, thread = _discord_thread_posts(fake, TEXT)
             assert reply_texts(fake.thread_messages(thread)) == STORIES
@@ -336,9 +337,10 @@ async def test_replies_the_bot_may_not_send_in_threads_are_paused_with_that_perm
         fake.deny(TEXT, SEND_MESSAGES_IN_THREADS)
         await _digest_due(s, ChannelKey("discord", GUILD, TEXT))
         await s.run_until_quiet()
-        (dead,) = await s.outbox.find(status="dead")
-        assert dead.step == "reply"
-        assert "lacks the Send Messages in Threads permission" in (dead.last_error or "")
+        (paused,) = await s.outbox.find(status="paused")
+        assert paused.step == "reply"
+        assert "lacks the Send Messages in Threads permission" in (paused.last_error or "")
+        assert s.metrics.deliveries.labels(status="paused", platform="discord")._value.get() == 1
 
 
 async def test_a_digest_to_a_channel_that_is_itself_a_thread_posts_brief_and_stories_in_it(

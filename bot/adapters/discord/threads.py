@@ -242,7 +242,8 @@ def _explained(outcome: SendOutcome, doing: str, *, permission: str | None = Non
         return outcome
     if permission is not None and f"code {MISSING_PERMISSIONS}" in outcome.reason:
         return Failed(
-            f"paused: the bot lacks the {permission} permission in this channel ({doing}: "
-            f"{outcome.reason}); grant it, then retry the delivery"
+            f"the bot lacks the {permission} permission in this channel ({doing}: {outcome.reason}); "
+            "grant it, then retry the delivery",
+            paused=True,
         )
     return Failed(f"{doing}: {outcome.reason}")
