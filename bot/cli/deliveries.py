@@ -148,7 +148,8 @@ def deliveries(
 def retry(
     ctx: typer.Context,
     delivery_id: Annotated[
-        int, typer.Argument(metavar="ID", min=1, max=DELIVERY_ID_MAX, help="The id of a dead or paused delivery.")
+        int,
+        typer.Argument(metavar="ID", min=1, max=DELIVERY_ID_MAX, help="The id of a dead or paused delivery."),
     ],
 ) -> None:
     """Re-queue a dead or paused delivery (and lift the pause it put on the schedule or subscriptions)."""
