@@ -357,3 +357,25 @@ async def test_a_digest_to_a_channel_that_is_itself_a_thread_posts_brief_and_sto
         assert len(posted) == 4
         assert reply_texts(posted[1:]) == STORIES
         assert [r.step for r in await s.outbox.find()] == [None]  # one row: nothing to wait for
+
+
+async def test_a_crash_after_the_discord_brief_was_posted_but_not_recorded_still_gives_one_brief_and_one_thread(
+    database_url: str,
+) -> None:
+    clock = FakeClock(START)
+    hook, crashed = _crash_once("after_post", None)
+    async with discord() as (fake, sender):
+        async with threaded(database_url, clock, {"discord": sender}, faults=hook) as s:
+            await _digest_due(s, ChannelKey("discord", GUILD, TEXT))
+            await s.run_until_quiet()
+        assert crashed  # posted, never recorded: the steps behind it wait
+        assert fake.requests_to("POST", r"/threads$") == []
+        clock.advance(minutes=2)
+        async with threaded(database_url, clock, {"discord": sender}) as restarted:
+            await restarted.worker.drain()
+            parents, starts, thread = _discord_thread_posts(fake, TEXT)
+            assert len(parents) == 2  # asked twice, with one nonce …
+            assert len(fake.channel_messages[TEXT]) == 1  # … one brief exists
+            assert len(starts) == 1
+            assert thread == fake.channel_messages[TEXT][0]["id"]
+            assert reply_texts(fake.thread_messages(thread)) == STORIES
