@@ -24,6 +24,7 @@ from bot.adapters.slack.sender import SlackSender
 from bot.app import build_delivery, open_app
 from bot.core.ports import ChannelKey, Sender
 from bot.core.summary import Summary
+from bot.core.threads import ChannelShape
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.settings import DeliverySettings, Settings
@@ -81,8 +82,16 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
                     now=now,
                     next_fire_at=rules.next_fire("0 8 * * *", "UTC", now),
                 )
-            # The same factory `newsbot run` uses, with the sender under test and the owner named.
-            engine = build_delivery(app, senders={platform: sender}, owner="bench", metrics=metrics)
+            # The same factory `newsbot run` uses, with the sender under test and the owner named. In
+            # `newsbot run` the gateway's channel cache says what kind each channel is; here every
+            # channel is a text channel, as the cache would say, so no REST lookup is counted.
+            engine = build_delivery(
+                app,
+                senders={platform: sender},
+                owner="bench",
+                metrics=metrics,
+                channel_hint=lambda channel: ChannelShape("thread", workspace),
+            )
             outbox, worker = engine.worker.outbox, engine.worker
             clock.set(SLOT + timedelta(seconds=1))
             started = time.perf_counter()
@@ -94,6 +103,8 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
                     await asyncio.sleep(0.01)  # a 429 put a row back until its Retry-After
             wall = time.perf_counter() - started
             counts = await outbox.counts()
+            for close in engine.on_close:
+                await close()
     registry = metrics.registry
     sends = registry.get_sample_value("newsbot_send_seconds_count", {"platform": platform}) or 0.0
     limited = registry.get_sample_value("newsbot_rate_limited_total", {"platform": platform}) or 0.0

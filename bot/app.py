@@ -28,11 +28,13 @@ from bot.core.loader import Loaded, LoadError
 from bot.core.ports import Clock, FeedDirectory, Sender
 from bot.core.service import IngestResult, NewsService
 from bot.core.taxonomy import Taxonomy, load_taxonomy
+from bot.core.threads import ChannelShape, ThreadApi
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer, Render
 from bot.delivery.cron import ApsCronRules
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import Limiter, SharedLimiter
+from bot.delivery.threads import Threads
 from bot.delivery.ticker import Ticker
 from bot.delivery.watch import WatchFolder
 from bot.delivery.worker import FaultHook, Worker
@@ -44,6 +46,7 @@ from bot.store.engine import create_engine
 from bot.store.feeds import SqlFeedStore
 from bot.store.migrate import upgrade_database, upgrade_in_child
 from bot.store.outbox import AlertEnqueuer, SqlOutbox
+from bot.store.thread_rows import SqlThreadRows
 
 # The suffixes bot/sources/page.py reads; kept here so registering them imports no extractor.
 PAGE_SUFFIXES = (".html", ".htm")
@@ -150,17 +153,20 @@ def build_runners(application: App) -> list[Runner]:
     """Build one runner per configured platform, and the delivery engine when it is enabled."""
     settings = application.settings
     runners: list[Runner] = []
+    hint: Callable[[str], ChannelShape | None] | None = None
     if settings.discord.configured:
         from bot.adapters.discord.bot import DiscordBot
 
-        runners.append(DiscordBot(settings.discord, application.commands))
+        discord_bot = DiscordBot(settings.discord, application.commands)
+        hint = discord_bot.channel_shape  # delivery reads channel types from the gateway's cache
+        runners.append(discord_bot)
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
         runners.append(SlackBot(settings.slack, application.commands))
     wake: Callable[[], None] | None = None
     if settings.delivery.enabled:
-        delivery = build_delivery(application)
+        delivery = build_delivery(application, channel_hint=hint)
         wake = delivery.worker.wake
         runners.append(delivery)
     if settings.feeds.enabled:
@@ -316,6 +322,36 @@ def build_limiters(
     }
 
 
+def thread_apis(
+    senders: Mapping[str, Sender],
+    settings: Settings,
+    limiters: Mapping[str, Limiter],
+    hint: Callable[[str], ChannelShape | None] | None = None,
+) -> dict[str, ThreadApi]:
+    """Return the thread requests of each platform whose sender is the real one (a test's fake posts flat)."""
+    apis: dict[str, ThreadApi] = {}
+    discord, slack = senders.get("discord"), senders.get("slack")
+    if discord is not None:
+        from bot.adapters.discord.sender import DiscordSender
+        from bot.adapters.discord.threads import DiscordThreads
+
+        if isinstance(discord, DiscordSender):
+            limiter = limiters.get("discord")
+            apis["discord"] = DiscordThreads(
+                discord,
+                archive_minutes=settings.discord.thread_archive_minutes,
+                pace=limiter.acquire if limiter is not None else None,
+                hint=hint,
+            )
+    if slack is not None:
+        from bot.adapters.slack.sender import SlackSender
+        from bot.adapters.slack.threads import SlackThreads
+
+        if isinstance(slack, SlackSender):
+            apis["slack"] = SlackThreads(slack)
+    return apis
+
+
 def digest_renderers() -> dict[str, Render]:
     """Return the reply renderer of each platform newsbot posts to (digests and alerts are laid out in core)."""
     from bot.adapters.discord.render import render_reply as discord_render
@@ -348,6 +384,8 @@ def build_delivery(
     owner: str | None = None,
     metrics: DeliveryMetrics | None = None,
     serve_http: bool | None = None,
+    threads: Mapping[str, ThreadApi] | None = None,
+    channel_hint: Callable[[str], ChannelShape | None] | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
     from bot.api.server import ApiServer, IngestApi
@@ -359,6 +397,12 @@ def build_delivery(
     metrics = metrics or DeliveryMetrics()
     outbox = SqlOutbox(application.engine)
     chosen = dict(senders) if senders is not None else build_senders(settings)
+    owner = owner or process_owner()
+    if limiters is None:
+        limiters = build_limiters(
+            config, engine=application.engine, discord_token=_secret(settings.discord.token)
+        )
+    apis = dict(threads) if threads is not None else thread_apis(chosen, settings, limiters, channel_hint)
     composer = Composer(
         application.archive,
         application.channels,
@@ -374,17 +418,24 @@ def build_delivery(
         chosen,
         composer,
         clock=clock,
-        owner=owner or process_owner(),
+        owner=owner,
         lease_for=timedelta(seconds=config.lease_seconds),
         concurrency=config.concurrency,
         poll_seconds=config.poll_seconds,
         backoff=backoff
         or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
-        limiters=limiters
-        if limiters is not None
-        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token)),
+        limiters=limiters,
         metrics=metrics,
         faults=faults,
+        threads=Threads(
+            apis,
+            SqlThreadRows(application.engine),
+            clock=clock,
+            owner=owner,
+            labels=composer.labels,
+            default_name=settings.digest.title,
+            faults=faults,
+        ),
     )
     ticker = Ticker(
         application.channels,
@@ -411,6 +462,8 @@ def build_delivery(
     closers: list[Callable[[], Awaitable[None]]] = []
     if senders is None:
         closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
+    if threads is None:  # the thread requests' sessions are this engine's own, whoever made the senders
+        closers += [close for a in apis.values() if (close := getattr(a, "close", None)) is not None]
     return DeliveryEngine(
         ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
     )

@@ -121,6 +121,9 @@ class DiscordSettings(_Section):
     guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str | None = None
+    # Minutes without activity before a digest's thread or forum post leaves the channel list; Discord
+    # takes only these four values (an hour, a day, three days, a week).
+    thread_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
 
     _split_guilds = field_validator("guild_ids", mode="before")(_split_list)
 

@@ -27,8 +27,8 @@ SCRATCH = ROOT / "var" / "mutate"
 
 # Each module with the tests that guard it; mutmut runs, per mutant, only those that reach its function.
 GUARDED: dict[str, list[str]] = {
-    "bot/store/outbox.py": ["tests/store/test_lease_race.py", "tests/delivery/test_outbox.py"],
-    "bot/delivery/worker.py": ["tests/delivery/test_outbox.py", "tests/delivery/test_platforms.py", "tests/delivery/test_ratelimit.py"],
+    "bot/store/outbox.py": ["tests/store/test_lease_race.py", "tests/delivery/test_outbox.py", "tests/delivery/test_threads.py"],
+    "bot/delivery/worker.py": ["tests/delivery/test_outbox.py", "tests/delivery/test_platforms.py", "tests/delivery/test_ratelimit.py", "tests/delivery/test_threads.py"],
     "bot/adapters/discord/sender.py": ["tests/adapters/discord/test_sender.py", "tests/adapters/discord/test_answers.py", "tests/delivery/test_platforms.py"],
     "bot/adapters/slack/sender.py": ["tests/adapters/slack/test_sender.py", "tests/delivery/test_platforms.py"],
     "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py"],

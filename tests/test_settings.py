@@ -105,6 +105,7 @@ def test_the_shipped_config_file_loads_and_matches_the_defaults() -> None:
         ("NEWSBOT_SLACK__HOST", "not a host!", "localhost"),
         ("NEWSBOT_DELIVERY__WATCH_FOLDER", "/proc/1", "a folder it may create and write to"),
         ("NEWSBOT_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING'"),
+        ("NEWSBOT_DISCORD__THREAD_ARCHIVE_MINUTES", "120", "60, 1440, 4320 or 10080"),
     ],
 )
 def test_settings_that_would_crash_run_are_refused_at_load_naming_the_variable_and_what_to_write(

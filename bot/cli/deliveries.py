@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bot.app import open_app
 from bot.cli.common import consoles, settings_from
-from bot.store.outbox import Delivery, SqlOutbox, Status
+from bot.store.outbox import RETRYABLE, Delivery, SqlOutbox, Status
 
 # Outbox ids are 64-bit signed integers (BIGINT on PostgreSQL, INTEGER on SQLite): a larger id is
 # refused by the argument parser with the range, instead of overflowing in the driver.
@@ -38,9 +38,16 @@ def _when(moment: datetime | None) -> str:
 
 
 def _what(d: Delivery) -> str:
+    key, _, step = d.dedupe_key.partition("#")  # a thread step's key is its parent's + "#thread" / "#reply:N"
     if d.kind == "digest":
-        return f"digest {d.dedupe_key.rsplit(':', 2)[-2]}:{d.dedupe_key.rsplit(':', 1)[-1]}"
-    return f"alert {d.summary_id}" + (f" ({', '.join(d.topics)})" if d.topics else "")
+        what = f"digest {key.rsplit(':', 2)[-2]}:{key.rsplit(':', 1)[-1]}"
+    else:
+        what = f"alert {d.summary_id}" + (f" ({', '.join(d.topics)})" if d.topics else "")
+    if d.step == "forum":
+        return f"{what} · forum post"
+    if step.startswith("reply:"):
+        return f"{what} · thread reply {int(step.removeprefix('reply:')) + 1}"
+    return f"{what} · thread" if step else what
 
 
 def _note(d: Delivery) -> str:
@@ -60,6 +67,7 @@ def delivery_record(d: Delivery) -> dict[str, Any]:
         "workspace": d.key.workspace,
         "channel": d.key.channel,
         "kind": d.kind,
+        "step": d.step,
         "what": _what(d),
         "summary_id": d.summary_id,
         "topics": list(d.topics),
@@ -79,7 +87,14 @@ def delivery_table(rows: list[Delivery]) -> Table:
     table = Table(
         "id", "status", "platform", "channel", "what", "attempts", "parts", "created (UTC)", "reason / result"
     )
-    styles = {"dead": "red", "pending": "yellow", "sending": "cyan", "skipped": "dim", "sent": "green"}
+    styles = {
+        "dead": "red",
+        "paused": "red",
+        "pending": "yellow",
+        "sending": "cyan",
+        "skipped": "dim",
+        "sent": "green",
+    }
     for d in rows:
         parts = f"{d.parts_sent}/{len(d.bodies)}" if d.bodies is not None else "-"
         table.add_row(
@@ -133,10 +148,11 @@ def deliveries(
 def retry(
     ctx: typer.Context,
     delivery_id: Annotated[
-        int, typer.Argument(metavar="ID", min=1, max=DELIVERY_ID_MAX, help="The id of a dead delivery.")
+        int,
+        typer.Argument(metavar="ID", min=1, max=DELIVERY_ID_MAX, help="The id of a dead or paused delivery."),
     ],
 ) -> None:
-    """Re-queue a dead delivery (and lift the pause its failure put on the schedule or subscriptions)."""
+    """Re-queue a dead or paused delivery (and lift the pause it put on the schedule or subscriptions)."""
     _out, _err = consoles()
 
     async def requeue(outbox: SqlOutbox) -> int:
@@ -144,9 +160,9 @@ def retry(
         if found is None:
             _err.print(f"no delivery {delivery_id}", style="red", highlight=False)
             return 1
-        if found.status != "dead":
+        if found.status not in RETRYABLE:
             _err.print(
-                f"delivery {delivery_id} is {found.status}, not dead; only dead deliveries can be retried",
+                f"delivery {delivery_id} is {found.status}; only dead or paused deliveries can be retried",
                 style="red",
                 highlight=False,
             )

@@ -178,9 +178,14 @@ class RetryLater:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The platform refused for good (400/403/404, Slack's not_in_channel …): do not retry."""
+    """The platform refused for good (400/403/404, Slack's not_in_channel …): do not retry.
+
+    `paused`: it refuses until someone changes something there (grants the bot a permission); the
+    delivery waits as "paused", with the reason, for that person to retry it.
+    """
 
     reason: str
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

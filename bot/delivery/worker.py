@@ -8,14 +8,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from bot.core.ports import Clock, Failed, RetryLater, Sender, Sent, Unauthorized
+from bot.core.rendered import Rendered
 from bot.delivery.backoff import Backoff
 from bot.delivery.compose import Composer
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.outage import OutageLog
 from bot.delivery.ratelimit import Limiter
+from bot.delivery.threads import UNPACED_STEPS, Plan, Threads
 from bot.store.outbox import Delivery, SqlOutbox
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class Worker:
         limiters: Mapping[str, Limiter] | None = None,
         metrics: DeliveryMetrics | None = None,
         faults: FaultHook | None = None,
+        threads: Threads | None = None,
     ) -> None:
         self.outbox = outbox
         self.senders = dict(senders)
@@ -70,6 +73,7 @@ class Worker:
         self.limiters = dict(limiters or {})
         self.metrics = metrics
         self.faults = faults
+        self.threads = threads  # posts a delivery's detail as thread steps; None: all in the channel
         self._inflight: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         # Posts the platform accepted but the database did not record (disk full, outage). Kept in
@@ -174,19 +178,23 @@ class Worker:
         """Render (once) and post one leased delivery, recording each part as it goes out."""
         bodies = delivery.bodies
         if bodies is None:
-            bodies = await self._freeze(delivery)
-            if bodies is None:
+            frozen = await self._freeze(delivery)
+            if frozen is None:
                 return
+            delivery, bodies = frozen.delivery, frozen.bodies
         platform, channel = delivery.key.platform, delivery.key.channel
         sender = self.senders[platform]
-        limiter = self.limiters.get(platform)
+        limiter = self.limiters.get(platform) if delivery.step not in UNPACED_STEPS else None
         message_ids = list(delivery.message_ids)
         for part in range(delivery.parts_sent, len(bodies)):
             if self._unrecorded:
                 return  # halted: the lease runs out and the row waits, unposted, for the database
             ticket = await limiter.acquire(channel) if limiter is not None else None
             started = time.perf_counter()
-            outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
+            if delivery.step is not None and self.threads is not None:
+                outcome = await self.threads.post(delivery, part, bodies[part])
+            else:
+                outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
             if self.metrics is not None:
                 self.metrics.send_seconds.labels(platform=platform).observe(time.perf_counter() - started)
             if limiter is not None and ticket is not None:
@@ -227,14 +235,17 @@ class Worker:
                         len(bodies),
                     )
                 continue
-            if isinstance(outcome, RetryLater):
-                await self._retry(delivery, outcome)
-                return
-            if isinstance(outcome, Unauthorized):
-                await self._lock_out(delivery, outcome)
-                return
-            await self._dead(delivery, outcome)
+            await self._settle(delivery, outcome)
             return
+
+    async def _settle(self, delivery: Delivery, outcome: RetryLater | Failed | Unauthorized) -> None:
+        """Put a row the platform did not take back in the queue, hold its platform, or give it up."""
+        if isinstance(outcome, RetryLater):
+            await self._retry(delivery, outcome)
+        elif isinstance(outcome, Unauthorized):
+            await self._lock_out(delivery, outcome)
+        else:
+            await self._dead(delivery, outcome)
 
     def _hold(self, accepted: _Accepted, error: Exception) -> None:
         first = not self._unrecorded
@@ -262,7 +273,7 @@ class Worker:
         log.warning("sending resumed: the database recorded the posts it had missed")
         return True
 
-    async def _freeze(self, delivery: Delivery) -> list[dict[str, Any]] | None:
+    async def _freeze(self, delivery: Delivery) -> Plan | None:
         now = self.clock()
         if delivery.kind == "alert":
             rendered = await self.composer.alert(delivery.key, delivery.summary_id or "", delivery.topics)
@@ -270,21 +281,43 @@ class Worker:
                 await self.outbox.mark_dead(delivery, self.owner, STORY_GONE, now, counts=False)
                 self._count("dead", delivery.key.platform)
                 return None
-            alert = rendered.bodies
-            return alert if await self.outbox.freeze(delivery.id, self.owner, alert, now) else None
+            alert = await self._plan(delivery, rendered)
+            if alert is None:
+                return None
+            kept = await self.outbox.freeze(delivery.id, self.owner, alert.bodies, now, then=alert.then)
+            return alert if kept else None
         slot = delivery.slot_at or delivery.created_at
         watermark = await self.outbox.watermark(delivery.key)
         rendered = await self.composer.digest(delivery.key, slot, watermark)
-        bodies = rendered.bodies if rendered is not None else None
+        plan = await self._plan(delivery, rendered) if rendered is not None else None
+        if rendered is not None and plan is None:
+            return None  # the platform could not say how the channel takes threads: retried later
+        bodies = plan.bodies if plan is not None else None
         covered = max(slot, watermark) if watermark is not None else slot
         kept = await self.outbox.freeze_digest(
-            delivery, self.owner, bodies, covered, now, skip_reason=None if bodies else NOTHING_NEW
+            delivery,
+            self.owner,
+            bodies,
+            covered,
+            now,
+            skip_reason=None if bodies else NOTHING_NEW,
+            then=plan.then if plan is not None else None,
         )
-        if bodies is None:
+        if plan is None:
             if kept:
                 self._count("skipped", delivery.key.platform)
             return None
-        return bodies if kept else None
+        return plan if kept else None
+
+    async def _plan(self, delivery: Delivery, rendered: Rendered) -> Plan | None:
+        """Split the rendered delivery into the parent's bodies and its thread steps (all flat without threads)."""
+        if self.threads is None:
+            return Plan(delivery, rendered.bodies)
+        plan = await self.threads.plan(delivery, rendered)
+        if isinstance(plan, Plan):
+            return plan
+        await self._settle(delivery, plan)
+        return None
 
     async def _retry(self, delivery: Delivery, outcome: RetryLater) -> None:
         now = self.clock()
@@ -323,9 +356,10 @@ class Worker:
         await self.outbox.retry_later(delivery, self.owner, now, outcome.reason, now, counts=False)
 
     async def _dead(self, delivery: Delivery, outcome: Failed) -> None:
-        await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock())
-        self._count("dead", delivery.key.platform)
-        log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.key, outcome.reason)
+        status: Literal["dead", "paused"] = "paused" if outcome.paused else "dead"
+        await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock(), status=status)
+        self._count(status, delivery.key.platform)
+        log.warning("delivery %s to %s is %s: %s", delivery.id, delivery.key, status, outcome.reason)
 
     def _count(self, status: str, platform: str) -> None:
         if self.metrics is not None:

@@ -104,8 +104,8 @@ class DeliveryView:
 
     @property
     def retryable(self) -> bool:
-        """Return whether the status page offers a retry (only dead rows can be re-queued)."""
-        return self.status == "dead"
+        """Return whether the status page offers a retry (only dead and paused rows can be re-queued)."""
+        return self.status in {"dead", "paused"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from bot.preview.model import (
 )
 from bot.store.channel_settings import SqlChannelSettings
 from bot.store.feeds import SqlFeedStore
-from bot.store.outbox import Delivery, SqlOutbox
+from bot.store.outbox import RETRYABLE, Delivery, SqlOutbox
 from bot.store.tables import schedules, subscriptions
 
 Clock = Callable[[], datetime]
@@ -176,7 +176,7 @@ class SqlStatus:
         found = await self.outbox.get(delivery_id)
         if found is None:
             return "missing"
-        if found.status != "dead":
+        if found.status not in RETRYABLE:
             return "not-dead"
         done = await self.outbox.requeue(delivery_id, self.clock())
         return "queued" if done is not None else "not-dead"

@@ -178,7 +178,7 @@ class PreviewPages:
             return _problem(
                 409,
                 "Not retried",
-                f"Delivery {delivery_id} is not dead; only dead deliveries can be retried.",
+                f"Delivery {delivery_id} is neither dead nor paused; only those can be retried.",
             )
         raise web.HTTPSeeOther(f"{STATUS_PATH}?retried={delivery_id}")
 

@@ -9,13 +9,14 @@ share the work; SQLite has a single writer (and newsbot refuses a second process
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
     and_,
+    exists,
     func,
     or_,
     select,
@@ -30,10 +31,14 @@ from bot.core.ports import ChannelKey, PutOutcome, TaggedSummary
 from bot.store.engine import WRITE, translated_errors
 from bot.store.tables import deliveries, digest_watermarks, is_channel, schedules, subscriptions
 
-Status = Literal["pending", "sending", "sent", "dead", "skipped"]
+Status = Literal["pending", "sending", "sent", "dead", "skipped", "paused"]
 Kind = Literal["digest", "alert"]
-STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped")
+STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped", "paused")
+# Rows given up until a person acts: dead (refused for good) or paused (waiting for a permission).
+RETRYABLE: frozenset[Status] = frozenset({"dead", "paused"})
 NO_SENDER_PLATFORMS = frozenset({"console"})  # channels no process can post to: never queued
+# More to write in the transaction that freezes a row's bodies (its thread steps, bot/store/thread_rows.py).
+Also = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,9 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    step: str | None = None  # a thread step (bot/store/thread_rows.py), None for a plain channel post
+    thread_of: str | None = None  # the dedupe key of the row whose first message anchors the thread
+    intent_at: datetime | None = None  # when a post without an idempotency key was last tried
 
     def part_key(self, part: int) -> str:
         """Return the idempotency key of one part: stable across retries and processes."""
@@ -82,6 +90,9 @@ def _delivery(row: Row[Any]) -> Delivery:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        step=row.step,
+        thread_of=row.thread_of,
+        intent_at=row.intent_at,
     )
 
 
@@ -216,6 +227,7 @@ class SqlOutbox:
         if not wanted or limit <= 0:
             return []
         d = deliveries.c
+        before = deliveries.alias("before")
         pick = (
             select(d.id)
             .where(
@@ -223,6 +235,11 @@ class SqlOutbox:
                 or_(
                     and_(d.status == "pending", d.available_at <= now),
                     and_(d.status == "sending", d.lease_until <= now),
+                ),
+                # A thread step waits until the row before it is posted (bot/store/thread_rows.py).
+                or_(
+                    d.waits_for.is_(None),
+                    exists().where(before.c.dedupe_key == d.waits_for, before.c.status == "sent"),
                 ),
             )
             .order_by(d.available_at, d.id)
@@ -246,14 +263,27 @@ class SqlOutbox:
         d = deliveries.c
         return and_(d.id == delivery_id, d.lease_owner == owner, d.status == "sending")
 
-    async def freeze(self, delivery_id: int, owner: str, bodies: list[dict[str, Any]], now: datetime) -> bool:
-        """Store the rendered bodies of a leased row, so every retry posts exactly these parts."""
+    async def freeze(
+        self,
+        delivery_id: int,
+        owner: str,
+        bodies: list[dict[str, Any]],
+        now: datetime,
+        *,
+        then: Also | None = None,
+    ) -> bool:
+        """Store the rendered bodies of a leased row, so every retry posts exactly these parts.
+
+        `then` runs in the same transaction (it queues the row's thread steps), so both happen or neither.
+        """
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
                 update(deliveries)
                 .where(self._mine(delivery_id, owner))
                 .values(bodies=json.dumps(bodies, ensure_ascii=False), updated_at=now)
             )
+            if result.rowcount and then is not None:
+                await then(conn)
             return bool(result.rowcount)
 
     async def watermark(self, key: ChannelKey) -> datetime | None:
@@ -272,6 +302,7 @@ class SqlOutbox:
         now: datetime,
         *,
         skip_reason: str | None = None,
+        then: Also | None = None,
     ) -> bool:
         """Freeze a digest's bodies (or mark it skipped) and move the channel's watermark, in one transaction."""
         async with translated_errors(self._url), self._writer.begin() as conn:
@@ -285,6 +316,8 @@ class SqlOutbox:
             )
             if not result.rowcount:
                 return False
+            if then is not None and bodies is not None:
+                await then(conn)
             w = digest_watermarks.c
             current = (
                 await conn.execute(
@@ -371,10 +404,17 @@ class SqlOutbox:
             return bool(result.rowcount)
 
     async def mark_dead(
-        self, delivery: Delivery, owner: str, reason: str, now: datetime, *, counts: bool = True
+        self,
+        delivery: Delivery,
+        owner: str,
+        reason: str,
+        now: datetime,
+        *,
+        counts: bool = True,
+        status: Literal["dead", "paused"] = "dead",
     ) -> bool:
-        """Give a row up for good and pause what produced it (the schedule, or the channel's subscriptions)."""
-        values = _handed_back("dead", reason, now, counts=counts)
+        """Give a row up (dead, or paused until someone acts) and pause what produced it (the schedule, or alerts)."""
+        values = _handed_back(status, reason, now, counts=counts)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
                 update(deliveries).where(self._mine(delivery.id, owner)).values(**values)
@@ -427,7 +467,7 @@ class SqlOutbox:
             row = (
                 await conn.execute(select(deliveries).where(d.id == delivery_id).with_for_update())
             ).first()
-            if row is None or row.status != "dead":
+            if row is None or row.status not in RETRYABLE:
                 return None
             await conn.execute(
                 update(deliveries)

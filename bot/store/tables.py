@@ -175,6 +175,14 @@ deliveries = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
+    # Threads (bot/store/thread_rows.py): a row that is one step of a thread — "thread" (start a Discord
+    # thread from the parent message), "forum" (the parent is a forum post), "reply" — or NULL for a plain
+    # channel post; the dedupe key of the row whose first message anchors the thread; the row that must be
+    # sent before this one may be leased; and when a post that has no idempotency key was last tried.
+    Column("step", String(16), nullable=True),
+    Column("thread_of", String(400), nullable=True),
+    Column("waits_for", String(400), nullable=True),
+    Column("intent_at", UTCDateTime(), nullable=True),
     UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
     Index("ix_deliveries_status_available", "status", "available_at"),
     Index("ix_deliveries_channel", "platform", "workspace", "channel"),

@@ -159,17 +159,21 @@ async def stack(
             metrics=metrics,
         )
         worker = engine.worker
-        yield Stack(
-            clock,
-            worker.outbox,
-            app.channels,
-            app.service,
-            worker,
-            engine.ticker,
-            worker.composer,
-            chosen,
-            metrics,
-        )
+        try:
+            yield Stack(
+                clock,
+                worker.outbox,
+                app.channels,
+                app.service,
+                worker,
+                engine.ticker,
+                worker.composer,
+                chosen,
+                metrics,
+            )
+        finally:
+            for close in engine.on_close:  # sessions the engine opened itself (thread requests)
+                await close()
 
 
 __all__ = ["Failed", "RetryLater", "Sent"]

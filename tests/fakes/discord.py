@@ -6,6 +6,10 @@ then dispatch interactions with `await fake.interact(payload)` and assert on `fa
 Channel posts (POST /channels/{id}/messages) behave like Discord's: a global limit per second, a per-channel
 bucket with real `X-RateLimit-*` headers and 429 bodies, `nonce` + `enforce_nonce` deduplication, and
 failures that tests can inject per channel (a 429 from Discord carries `Via`; Cloudflare's does not).
+Threads: a thread started from a message takes the message's id, and a second start answers 160004; forum
+channels (`add_forum`) take posts only (`POST /channels/{id}/threads` with a first message and tags from
+the forum's own), and `GET /guilds/{id}/threads/active` lists the open threads. Thread creation can be
+given long 429s (`fail_threads`) and permissions can be withdrawn per channel (`deny`, answered 50013).
 Every message body (channel posts, webhooks, interaction answers and edits) is held to Discord's documented
 limits and refused with 50035 Invalid Form Body like Discord does, so a renderer that overflows fails here
 and not only in production. An interaction's first answer must arrive within 3 s of its dispatch or the
@@ -44,6 +48,8 @@ VIEW_CHANNEL = 1 << 10
 EMBED_LINKS = 1 << 14
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+CREATE_PUBLIC_THREADS = 1 << 35
+SEND_MESSAGES_IN_THREADS = 1 << 38
 CHANNEL_BUCKET = "8d9c4b2f1a3e6d7c"  # Discord returns one opaque hash per route; channels share it
 RATE_LIMITED = "You are being rate limited."
 
@@ -71,6 +77,21 @@ MESSAGE_FIELDS = frozenset(
 # https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction:
 # the first response within 3 seconds, follow-ups with the token for 15 minutes.
 INTERACTION_DEADLINE = 3.0
+# https://discord.com/developers/docs/resources/channel#start-thread-from-message and
+# #start-thread-in-forum-or-media-channel; channel types from #channel-object-channel-types
+THREAD_NAME_MAX = 100
+AUTO_ARCHIVE_MINUTES = frozenset({60, 1440, 4320, 10080})
+APPLIED_TAGS_MAX = 5
+GUILD_TEXT, PUBLIC_THREAD, GUILD_FORUM = 0, 11, 15
+START_THREAD_FIELDS = frozenset({"name", "auto_archive_duration", "rate_limit_per_user"})
+FORUM_POST_FIELDS = START_THREAD_FIELDS | {"message", "applied_tags"}
+# A forum post's first message takes these, and no nonce (forum thread message params).
+FORUM_MESSAGE_FIELDS = frozenset(
+    {"content", "embeds", "allowed_mentions", "components", "sticker_ids", "attachments", "flags"}
+)
+THREAD_EXISTS = 160004
+NOT_IN_FORUM = 40058  # a plain message cannot be sent in a forum channel
+WRONG_CHANNEL_TYPE = 50024
 INTERACTION_TOKEN_TTL = 15 * 60.0
 
 
@@ -102,6 +123,7 @@ class _Failure:
     retry_after: float = 1.0
     is_global: bool = False
     cloudflare: bool = False
+    scope: str | None = None  # X-RateLimit-Scope of a 429, when not Discord's usual "user"
 
 
 @dataclass(slots=True)
@@ -158,6 +180,9 @@ class FakeDiscord:
         self._nonces: dict[tuple[str, str], _Sent] = {}
         self._interactions: dict[str, _Interaction] = {}  # by token
         self._webhook_messages: dict[str, dict[str, Any]] = {}
+        self.forums: dict[str, dict[str, Any]] = {}  # forum channel objects, by id
+        self.threads: dict[str, dict[str, Any]] = {}  # thread channel objects (and forum posts), by id
+        self._denied: dict[str, set[int]] = {}  # channel → permissions the bot lacks there
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -182,6 +207,10 @@ class FakeDiscord:
         r.add_patch("/api/v10/webhooks/{app}/{token}/messages/{message}", self._webhook_patch)
         r.add_delete("/api/v10/webhooks/{app}/{token}/messages/{message}", self._webhook_delete)
         r.add_post("/api/v10/channels/{channel}/messages", self._channel_post)
+        r.add_get("/api/v10/channels/{channel}", self._channel_get)
+        r.add_post("/api/v10/channels/{channel}/messages/{message}/threads", self._thread_from_message)
+        r.add_post("/api/v10/channels/{channel}/threads", self._forum_post)
+        r.add_get("/api/v10/guilds/{guild}/threads/active", self._active_threads)
         r.add_get("/gateway", self._ws)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -244,6 +273,48 @@ class FakeDiscord:
         self._failures.setdefault(str(channel), deque()).append(
             _Failure(status, times, retry_after, is_global, cloudflare)
         )
+
+    def fail_threads(
+        self, channel: str | int, *, retry_after: float = 219.0, times: int = 1, status: int = 429
+    ) -> None:
+        """Make the next `times` thread creations in `channel` answer `status` (a shared-scope 429)."""
+        self._failures.setdefault(f"threads:{channel}", deque()).append(
+            _Failure(status, times, retry_after, scope="shared")
+        )
+
+    def deny(self, channel: str | int, *permissions: int) -> None:
+        """Withdraw permissions from the bot in `channel` (CREATE_PUBLIC_THREADS, SEND_MESSAGES_IN_THREADS …)."""
+        self._denied.setdefault(str(channel), set()).update(permissions)
+
+    def add_forum(
+        self,
+        channel: str | int,
+        tags: list[str],
+        *,
+        guild_id: int = GUILD_ID,
+        moderated: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Make `channel` a forum offering `tags` (a moderated tag needs Manage Threads to apply)."""
+        forum = {
+            "id": str(channel),
+            "type": GUILD_FORUM,
+            "guild_id": str(guild_id),
+            "name": "news-forum",
+            "position": 0,
+            "permission_overwrites": [],
+            "flags": 0,
+            "available_tags": [
+                {"id": str(next(self._ids)), "name": name, "moderated": name in moderated,
+                 "emoji_id": None, "emoji_name": None}
+                for name in tags
+            ],
+        }  # fmt: skip
+        self.forums[str(channel)] = forum
+        return forum
+
+    def thread_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """Return the messages posted in a thread or forum post, in order."""
+        return self.channel_messages.get(str(thread_id), [])
 
     def fail_webhook(
         self, webhook_id: int, status: int, *, times: int = 1, retry_after: float = 1.23
@@ -337,18 +408,8 @@ class FakeDiscord:
                 context=0,
                 authorizing_integration_owners={"0": str(guild_id)},
                 channel={
-                    "id": str(channel_id),
-                    "type": 0,
-                    "guild_id": str(guild_id),
-                    "name": "news",
-                    "position": 0,
-                    "permission_overwrites": [],
-                    "nsfw": False,
-                    "parent_id": None,
-                    "topic": None,
+                    **_text_channel(str(channel_id), str(guild_id)),
                     "last_message_id": None,
-                    "rate_limit_per_user": 0,
-                    "flags": 0,
                     "permissions": str(permissions),
                 },
                 member={
@@ -488,12 +549,12 @@ class FakeDiscord:
         return None
 
     def _too_many(
-        self, retry_after: float, *, is_global: bool, bucket: _Bucket | None = None
+        self, retry_after: float, *, is_global: bool, bucket: _Bucket | None = None, scope: str | None = None
     ) -> web.Response:
         headers = {
             "Retry-After": str(max(1, int(-(-retry_after // 1)))),
             "Via": "1.1 google",
-            "X-RateLimit-Scope": "global" if is_global else "user",
+            "X-RateLimit-Scope": "global" if is_global else scope or "user",
         }
         if is_global:
             headers["X-RateLimit-Global"] = "true"
@@ -725,6 +786,13 @@ class FakeDiscord:
             return self._forced(forced)
         if (limited := self._global_limited(request)) is not None:
             return limited
+        if channel in self.forums:
+            return _json(
+                {"message": "Cannot send messages in a forum channel", "code": NOT_IN_FORUM}, status=400
+            )
+        thread = self.threads.get(channel)
+        if thread is not None and self._lacks(thread["parent_id"], SEND_MESSAGES_IN_THREADS):
+            return _missing_permissions()
         now = self.clock()
         bucket = self._buckets.setdefault(channel, _Bucket())
         if bucket.reset_at <= now:
@@ -751,6 +819,154 @@ class FakeDiscord:
         self.channel_messages.setdefault(channel, []).append(message)
         return _json(message, headers=headers)
 
+    # -- threads and forums -------------------------------------------------------------------------
+
+    def _lacks(self, channel: str, permission: int) -> bool:
+        return permission in self._denied.get(str(channel), set())
+
+    def _channel_object(self, channel: str) -> dict[str, Any]:
+        if channel in self.threads:
+            return self.threads[channel]
+        if channel in self.forums:
+            return self.forums[channel]
+        return _text_channel(channel, str(GUILD_ID))
+
+    async def _channel_get(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
+        return _json(self._channel_object(request.match_info["channel"]))
+
+    def _thread_errors(self, body: Any, fields: frozenset[str]) -> dict[str, tuple[str, str]]:
+        if not isinstance(body, dict):
+            return {"_": ("BASE_TYPE_REQUIRED", "This field is required")}
+        errors = {key: ("UNKNOWN_FIELD", f"Unknown field {key!r}.") for key in sorted(set(body) - fields)}
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= THREAD_NAME_MAX:
+            errors["name"] = ("BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {THREAD_NAME_MAX} in length.")
+        archive = body.get("auto_archive_duration")
+        if archive is not None and archive not in AUTO_ARCHIVE_MINUTES:
+            errors["auto_archive_duration"] = (
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {60, 1440, 4320, 10080}.",
+            )
+        return errors
+
+    def _refuse(self, body: Any, errors: dict[str, tuple[str, str]]) -> web.Response:
+        self.refused.append((body if isinstance(body, dict) else {}, errors))
+        tree: dict[str, Any] = {}
+        for path, (code, text) in errors.items():
+            node = tree
+            for part in path.split("."):
+                node = node.setdefault(part, {})
+            node["_errors"] = [{"code": code, "message": text}]
+        return _json({"message": "Invalid Form Body", "code": 50035, "errors": tree}, status=400)
+
+    def _new_thread(self, thread_id: str, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        thread = {
+            "id": thread_id,
+            "type": PUBLIC_THREAD,
+            "guild_id": self._channel_object(parent).get("guild_id", str(GUILD_ID)),
+            "parent_id": parent,
+            "owner_id": str(BOT_USER_ID),
+            "name": body["name"],
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "applied_tags": list(body.get("applied_tags") or []),
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": now,
+                "locked": False,
+                "create_timestamp": now,
+            },
+        }
+        self.threads[thread_id] = thread
+        return thread
+
+    def _thread_gate(self, request: web.Request, channel: str) -> web.Response | None:
+        """Authorise, then apply an injected failure or the global limit to a thread creation."""
+        if not self._authorised(request):
+            return self._unauthorised()
+        if (forced := self._take_failure(f"threads:{channel}")) is not None:
+            return self._forced(forced)
+        return self._global_limited(request)
+
+    async def _thread_from_message(self, request: web.Request) -> web.Response:
+        channel, message_id = request.match_info["channel"], request.match_info["message"]
+        if (refused := self._thread_gate(request, channel)) is not None:
+            return refused
+        if channel in self.forums:
+            return _json(
+                {"message": "Cannot execute action on this channel type", "code": WRONG_CHANNEL_TYPE},
+                status=400,
+            )
+        if self._lacks(channel, CREATE_PUBLIC_THREADS):
+            return _missing_permissions()
+        body = request[RECORDED].json
+        if errors := self._thread_errors(body, START_THREAD_FIELDS):
+            return self._refuse(body, errors)
+        if not any(m["id"] == message_id for m in self.channel_messages.get(channel, [])):
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        if message_id in self.threads:
+            return _json(
+                {"message": "A thread has already been created for this message", "code": THREAD_EXISTS},
+                status=400,
+            )
+        return _json(self._new_thread(message_id, channel, body), status=201)
+
+    async def _forum_post(self, request: web.Request) -> web.Response:
+        channel = request.match_info["channel"]
+        if (refused := self._thread_gate(request, channel)) is not None:
+            return refused
+        forum = self.forums.get(channel)
+        if forum is None:
+            # Start Thread without Message: newsbot never asks for it, so the fake does not serve it.
+            return _json(
+                {"message": "This fake serves forum posts only", "code": WRONG_CHANNEL_TYPE}, status=400
+            )
+        if self._lacks(channel, SEND_MESSAGES):
+            return _missing_permissions()
+        body = request[RECORDED].json
+        errors = self._thread_errors(body, FORUM_POST_FIELDS)
+        if isinstance(body, dict):
+            message = body.get("message")
+            if not isinstance(message, dict) or not (message.get("content") or message.get("embeds")):
+                errors["message"] = ("BASE_TYPE_REQUIRED", "This field is required")
+            else:
+                for key in sorted(set(message) - FORUM_MESSAGE_FIELDS):
+                    errors[f"message.{key}"] = ("UNKNOWN_FIELD", f"Unknown field {key!r}.")
+                errors.update({f"message.{k}": v for k, v in body_errors(message).items()})
+            tags = body.get("applied_tags") or []
+            offered = {t["id"] for t in forum["available_tags"]}
+            if len(tags) > APPLIED_TAGS_MAX:
+                errors["applied_tags"] = _too_long(APPLIED_TAGS_MAX)
+            elif any(t not in offered for t in tags):
+                errors["applied_tags"] = ("UNKNOWN_TAG", "Unknown tag for this forum.")
+        if errors:
+            return self._refuse(body, errors)
+        thread_id = str(next(self._ids))
+        thread = self._new_thread(thread_id, channel, body)
+        first = {**self.message(thread_id, body["message"]), "id": thread_id}  # the starter message
+        self.channel_messages.setdefault(thread_id, []).append(first)
+        return _json({**thread, "message": first}, status=201)
+
+    async def _active_threads(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
+        guild = request.match_info["guild"]
+        active = [
+            t for t in self.threads.values()
+            if t["guild_id"] == guild and not t["thread_metadata"]["archived"]
+        ]  # fmt: skip
+        return _json({"threads": active, "members": []})
+
     def _token_refused(self, state: _Interaction) -> web.Response | None:
         """Refuse a follow-up or edit the way Discord does before the answer, or once the token expired."""
         if not any(r.path.endswith("/callback") for r in state.responses):
@@ -764,16 +980,7 @@ class FakeDiscord:
     ) -> web.Response | None:
         """Answer 50035 Invalid Form Body, with Discord's per-field errors, when `body` breaks a limit."""
         errors = body_errors(body, webhook=webhook, interaction=interaction)
-        if not errors:
-            return None
-        self.refused.append((body, errors))
-        tree: dict[str, Any] = {}
-        for path, (code, text) in errors.items():
-            node = tree
-            for part in path.split("."):
-                node = node.setdefault(part, {})
-            node["_errors"] = [{"code": code, "message": text}]
-        return _json({"message": "Invalid Form Body", "code": 50035, "errors": tree}, status=400)
+        return self._refuse(body, errors) if errors else None
 
     def _take_failure(self, key: str) -> _Failure | None:
         failures = self._failures.get(key)
@@ -795,7 +1002,7 @@ class FakeDiscord:
                 headers={"Retry-After": str(max(1, int(-(-failure.retry_after // 1))))},
             )
         if failure.status == 429:
-            return self._too_many(failure.retry_after, is_global=failure.is_global)
+            return self._too_many(failure.retry_after, is_global=failure.is_global, scope=failure.scope)
         known = {
             400: ("Invalid Form Body", 50035),
             403: ("Missing Permissions", 50013),
@@ -859,7 +1066,9 @@ class FakeDiscord:
         }
         await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
         for gid in self.guild_ids:
-            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": _guild(gid)})
+            guild = _guild(gid)
+            guild["channels"] += [f for f in self.forums.values() if f["guild_id"] == str(gid)]
+            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
 
 
 def _guild(guild_id: int) -> dict[str, Any]:
@@ -886,21 +1095,7 @@ def _guild(guild_id: int) -> dict[str, Any]:
                 "flags": 0,
             }
         ],
-        "channels": [
-            {
-                "id": str(CHANNEL_ID),
-                "type": 0,
-                "guild_id": gid,
-                "name": "news",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-            }
-        ],
+        "channels": [_text_channel(str(CHANNEL_ID), gid)],
         "threads": [],
         "members": [],
         "voice_states": [],
@@ -920,6 +1115,26 @@ def _guild(guild_id: int) -> dict[str, Any]:
         "premium_tier": 0,
         "system_channel_flags": 0,
     }
+
+
+def _text_channel(channel_id: str, guild_id: str) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "type": GUILD_TEXT,
+        "guild_id": guild_id,
+        "name": "news",
+        "position": 0,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "parent_id": None,
+        "topic": None,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+    }
+
+
+def _missing_permissions() -> web.Response:
+    return _json({"message": "Missing Permissions", "code": 50013}, status=403)
 
 
 def _too_long(limit: int) -> tuple[str, str]:

@@ -7,7 +7,9 @@ limits use an injectable clock so tests advance time instead of sleeping.
 chat.postMessage is as strict as Slack's: block and text limits (invalid_blocks, msg_too_long),
 not_in_channel for a channel the bot was not invited to, ratelimited with Retry-After, and the
 `unfurl_links` / `unfurl_media` flags decide which links get a preview card under the message, as a
-reader would see it. The limits are this fake's own constants from Slack's documentation, never
+reader would see it. A message with `thread_ts` is a reply in that message's thread (recorded per
+message; `replies()` reads a thread back), and a `thread_ts` that names no top-level message of the
+channel is refused as `thread_not_found`, so a reply can never land in the channel unnoticed. The limits are this fake's own constants from Slack's documentation, never
 imported from `bot/`, so a wrong constant in the code under test cannot make the fake agree with it.
 """
 
@@ -71,6 +73,8 @@ class Posted:
     ts: str
     body: dict[str, Any]
     previews: list[str] = field(default_factory=list)  # links shown with a preview card under the message
+    thread_ts: str | None = None  # the parent's ts when this is a thread reply
+    broadcast: bool = False  # a reply also shown in the channel (reply_broadcast)
 
 
 @dataclass
@@ -179,6 +183,14 @@ class FakeSlack:
         self.fail_next(method, "ratelimited", status=429, retry_after=retry_after)
 
     # -- queries -------------------------------------------------------------------------------
+
+    def top_level(self, channel: str) -> list[Posted]:
+        """Return the messages shown in the channel itself (not thread replies), in order."""
+        return [p for p in self.posted if p.channel == channel and p.thread_ts is None]
+
+    def replies(self, channel: str, ts: str) -> list[Posted]:
+        """Return the replies in the thread under the message `ts`, in order."""
+        return [p for p in self.posted if p.channel == channel and p.thread_ts == ts]
 
     def calls_to(self, method: str) -> list[Call]:
         """Return the recorded calls of one method."""
@@ -292,6 +304,9 @@ class FakeSlack:
         if problems := block_problems(blocks or []):
             self.refused.append((call.params, problems))
             return _error("invalid_blocks", messages=problems)
+        thread_ts = call.params.get("thread_ts")
+        if thread_ts is not None and not any(p.ts == str(thread_ts) for p in self.top_level(channel)):
+            return _error("thread_not_found")
         wait = self._rate_wait(channel)
         if wait is not None:
             return _error("ratelimited", 429, wait)
@@ -299,7 +314,11 @@ class FakeSlack:
         body = {k: v for k, v in call.params.items() if k not in {"channel", "token"}}
         if blocks is not None:
             body["blocks"] = blocks
-        self.posted.append(Posted(channel, ts, body, _previews(body)))
+        broadcast = thread_ts is not None and not _off(call.params.get("reply_broadcast", False))
+        posted = Posted(
+            channel, ts, body, _previews(body), None if thread_ts is None else str(thread_ts), broadcast
+        )
+        self.posted.append(posted)
         return _ok({"channel": channel, "ts": ts, "message": {"text": body.get("text", ""), "ts": ts}})
 
     def _rate_wait(self, channel: str) -> int | None:

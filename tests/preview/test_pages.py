@@ -212,7 +212,7 @@ async def test_a_retry_with_the_token_requeues_the_delivery_and_lifts_its_pause(
     assert found[0].paused_reason is None
     status, page, _ = await post(url, **AUTH)  # the header works too; the row is no longer dead
     assert status == 409
-    assert "only dead deliveries can be retried" in page
+    assert "neither dead nor paused; only those can be retried" in page
 
 
 async def test_without_a_configured_token_nobody_can_retry(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from bot.adapters.discord.errors import DiscordConnectError, DiscordLoginError, 
 from bot.adapters.discord.interactions import DEFER_AFTER, InteractionHandler
 from bot.adapters.discord.registration import sync_commands
 from bot.core.commands import COMMANDS, CommandTable
+from bot.core.threads import ChannelShape, ForumTag
 from bot.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,26 @@ class DiscordBot:
                     _raise_connect_failure(connect)
             finally:
                 await self._close(client, connect)
+
+    def channel_shape(self, channel: str) -> ChannelShape | None:
+        """Return how `channel` takes threads as the gateway's cache knows it, or None when it does not.
+
+        The guilds intent brings every channel with its type and a forum's tags, so delivery need not
+        ask Discord's REST API (one request per channel, against the bot's 50 per second) while connected.
+        """
+        try:
+            found = self.client.get_channel(int(channel)) if self.client is not None else None
+        except ValueError:
+            return None
+        if found is None:
+            return None
+        guild = getattr(getattr(found, "guild", None), "id", None)
+        where = str(guild) if guild is not None else None
+        if isinstance(found, discord.ForumChannel):
+            tags = tuple(ForumTag(str(t.id), t.name, t.moderated) for t in found.available_tags)
+            return ChannelShape("forum", where, tags)
+        # Text and announcement channels start threads from messages; threads and DMs cannot.
+        return ChannelShape("thread" if isinstance(found, discord.TextChannel) else "none", where)
 
     async def _gateway_from_api(self, client: discord.Client) -> None:
         # Behind a custom REST base (a proxy or a test server) ask it where the gateway is, as Discord advises.

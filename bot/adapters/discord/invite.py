@@ -15,9 +15,17 @@ INVITE_SCOPES = ("bot", "applications.commands")
 
 
 def invite_permissions() -> discord.Permissions:
-    """Return the permissions newsbot asks for: read the channel, post (also in threads), embed links."""
+    """Return the permissions newsbot asks for: read the channel, post, embed links, and digest threads.
+
+    A digest's detail goes in a thread started from its message (Create Public Threads) and is posted
+    there (Send Messages in Threads: Discord does not let Send Messages cover threads).
+    """
     return discord.Permissions(
-        view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
     )
 
 

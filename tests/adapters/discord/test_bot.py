@@ -15,6 +15,7 @@ from bot.app import App, digest_renderers
 from bot.core.commands import COMMANDS
 from bot.core.layout import ChannelLayout
 from bot.core.ports import ChannelKey
+from bot.core.threads import ChannelShape
 from bot.delivery.compose import Composer
 from tests.adapters.discord.conftest import RunBot, Running, discord_settings, ingest_copies
 from tests.adapters.payload_tools import run_checker
@@ -383,3 +384,19 @@ async def test_an_admin_sets_the_layout_with_the_slash_command_and_the_digest_fo
     commands = [*fake.global_commands, *(c for cs in fake.guild_commands.values() for c in cs)]
     [registered] = [c for c in commands if c["name"] == "settings"]
     assert [o["name"] for o in registered["options"]] == ["setting", "value"]
+
+
+async def test_the_gateway_cache_tells_delivery_a_forum_and_its_tags_from_a_text_channel(
+    fake: Any, run_bot: RunBot
+) -> None:
+    fake.add_forum(1300000000000000009, ["Drones", "AI"], moderated=("AI",))
+    async with run_bot() as r:
+        requests_before = len(fake.requests)
+        assert r.bot.channel_shape(str(CHANNEL_ID)) == ChannelShape("thread", str(GUILD_ID))
+        forum = r.bot.channel_shape("1300000000000000009")
+        assert forum is not None
+        assert forum.style == "forum"
+        assert [(t.name, t.moderated) for t in forum.tags] == [("Drones", False), ("AI", True)]
+        assert r.bot.channel_shape("1399999999999999999") is None  # not cached: delivery asks REST
+        assert r.bot.channel_shape("news") is None
+        assert len(fake.requests) == requests_before  # read from the cache, not asked

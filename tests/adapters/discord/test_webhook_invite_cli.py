@@ -29,7 +29,8 @@ from tests.adapters.payload_tools import run_checker
 from tests.fakes.discord import APPLICATION_ID, GUILD_ID, TOKEN, FakeDiscord
 
 # View Channel (1 << 10) + Send Messages (1 << 11) + Embed Links (1 << 14) + Send Messages in Threads (1 << 38)
-INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 38)
+# View Channel, Send Messages, Embed Links, Create Public Threads, Send Messages in Threads
+INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 35) | (1 << 38)
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ async def test_webhook_to_an_unreachable_host_is_reported() -> None:
 # -- invite URL --------------------------------------------------------------------------------------
 
 
-def test_invite_url_has_exactly_the_two_scopes_and_four_permissions() -> None:
+def test_invite_url_has_exactly_the_two_scopes_and_five_permissions() -> None:
     parts = urlsplit(invite_url(APPLICATION_ID))
     query = parse_qs(parts.query)
     assert parts.netloc == "discord.com"

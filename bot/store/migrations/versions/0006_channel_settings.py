@@ -14,7 +14,7 @@ from alembic import op
 
 from bot.store.tables import UTCDateTime
 
-revision: str = "0006_channel_settings"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
