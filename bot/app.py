@@ -296,12 +296,13 @@ def build_limiters(
     }
     discord: Limiter
     if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
-        from bot.store.budgets import SqlRateBudget
+        from bot.store.budgets import SqlChannelBuckets, SqlRateBudget
 
         # One budget per bot token: replicas of one bot share it, two bots on one database do not.
         name = "discord:" + hashlib.sha256((discord_token or "").encode()).hexdigest()[:16]
         budget = SqlRateBudget(engine, name, rate=config.discord_rate, burst=max(1, int(config.discord_rate)))
-        discord = SharedLimiter(budget, config.discord_rate, **discord_options)
+        buckets = SqlChannelBuckets(engine, name)
+        discord = SharedLimiter(budget, config.discord_rate, buckets=buckets, **discord_options)
     else:
         discord = Limiter(config.discord_rate, **discord_options)
     return {
@@ -364,6 +365,11 @@ def build_delivery(
         max_stories=settings.digest.max_stories,
         post_when_empty=settings.digest.post_when_empty,
     )
+    chosen_limiters = (
+        limiters
+        if limiters is not None
+        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token))
+    )
     worker = Worker(
         outbox,
         chosen,
@@ -375,9 +381,7 @@ def build_delivery(
         poll_seconds=config.poll_seconds,
         backoff=backoff
         or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
-        limiters=limiters
-        if limiters is not None
-        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token)),
+        limiters=chosen_limiters,
         metrics=metrics,
         faults=faults,
     )
@@ -406,6 +410,8 @@ def build_delivery(
     closers: list[Callable[[], Awaitable[None]]] = []
     if senders is None:
         closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
+    if limiters is None:
+        closers += [limiter.close for limiter in chosen_limiters.values()]
     return DeliveryEngine(
         ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
     )
