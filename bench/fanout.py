@@ -184,3 +184,29 @@ async def measure_in_child() -> dict[str, float]:
 
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(measure())))
+
+
+async def measure_replicas() -> dict[str, float]:
+    """Three `newsbot run` replicas on one PostgreSQL fan a digest out to 1,000 channels, then again with
+    one of them SIGKILLed halfway (tests/delivery/replicas.py, as the test runs them)."""
+    from bench.postgres import NoPostgres, temporary_database
+    from tests.delivery.replicas import three_replicas
+
+    try:
+        async with temporary_database() as url:
+            with tempfile.TemporaryDirectory() as logs:
+                async with three_replicas(url, Path(logs)) as replicas:
+                    calm = await replicas.fan_out()
+                    killed = await replicas.fan_out(kill_midway=True)
+    except NoPostgres as error:
+        print(f"three-replica fan-out skipped: {error}", file=sys.stderr)
+        return {}
+    return {
+        "discord_fanout_seconds_3_replicas": round(calm.seconds, 2),
+        "discord_fanout_ratio_3_replicas": round(calm.ratio, 3),
+        "fanout_429_pct_3_replicas": round(calm.pct_429, 3),
+        "discord_fanout_lost_3_replicas": float(calm.lost + killed.lost),
+        "discord_fanout_duplicates_3_replicas": float(calm.duplicated + killed.duplicated),
+        "discord_fanout_ratio_3_replicas_one_killed": round(killed.ratio, 3),
+        "fanout_429_pct_3_replicas_one_killed": round(killed.pct_429, 3),
+    }

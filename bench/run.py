@@ -171,6 +171,7 @@ async def bench(
         from bench import limiter
 
         results.update(await limiter.measure())
+        results.update(await fanout.measure_replicas())
     if feeds:
         from bench import feeds as feed_bench
 

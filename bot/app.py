@@ -300,7 +300,11 @@ def build_limiters(
 
         # One budget per bot token: replicas of one bot share it, two bots on one database do not.
         name = "discord:" + hashlib.sha256((discord_token or "").encode()).hexdigest()[:16]
-        budget = SqlRateBudget(engine, name, rate=config.discord_rate, burst=max(1, int(config.discord_rate)))
+        # Replicas' requests reach Discord with independent delays, so the shared bucket spaces them
+        # evenly (a burst of one) at a rate that leaves the window margin free: a one-second burst
+        # plus a second's refill let 100 through in a second, and three replicas met 5 % 429s that way
+        # (tests/delivery/test_replicas.py, the fake counting arrivals as Discord does).
+        budget = SqlRateBudget(engine, name, rate=config.discord_rate / (1 + config.window_margin), burst=1)
         buckets = SqlChannelBuckets(engine, name)
         discord = SharedLimiter(budget, config.discord_rate, buckets=buckets, **discord_options)
     else:

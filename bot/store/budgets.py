@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -44,7 +45,9 @@ _HOLD = text(
     ":debt), refreshed_at = clock_timestamp() "
     "WHERE name = :name"
 )
-UNREACHABLE_WAIT_SECONDS = 1.0  # a replica that cannot reach the budget waits, never sends faster
+UNREACHABLE_WAIT_SECONDS = 1.0
+LATE_SECONDS = 0.02  # a reservation woken later than this is queued again rather than sent in a bunch
+MAX_REDRAWS = 3  # so a process that keeps stalling still sends, late  # a replica that cannot reach the budget waits, never sends faster
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -63,14 +66,23 @@ class _Link:
         self._turn = asyncio.Lock()
 
     async def execute(self, statement: Executable, params: Mapping[str, object]) -> Result[Any]:
+        """Run one statement on the held connection (connecting first if need be)."""
+        return (await self.execute_timed(statement, params))[0]
+
+    async def execute_timed(
+        self, statement: Executable, params: Mapping[str, object]
+    ) -> tuple[Result[Any], float]:
+        """Run one statement; also return when it was sent (time.monotonic()), after its turn came."""
         async with self._turn, translated_errors(self._url):
             try:
+                sent = time.monotonic()
                 if self._conn is None:
                     self._conn = await self._engine.connect()
                     # A bucket's level needs no fsync per draw: after a database crash the worst
                     # case is a refilled bucket, which Discord's own limit then catches.
                     await self._conn.exec_driver_sql("SET synchronous_commit TO off")
-                return await self._conn.execute(statement, params)
+                    sent = time.monotonic()
+                return await self._conn.execute(statement, params), sent
             except BaseException:
                 await self._drop()
                 raise
@@ -109,18 +121,21 @@ class SqlRateBudget:
         await self._link.execute(stmt.on_conflict_do_nothing(index_elements=["name"]), {})
         self._ready = True
 
-    async def _draw(self, n: int) -> float:
+    async def _draw(self, n: int) -> tuple[float, float]:
+        """Take `n` tokens; return the bucket's new level and when the draw was sent."""
         if not self._ready:
             await self._ensure()
         params = {"name": self.name, "rate": self.rate, "burst": self.burst, "n": n}
-        return float((await self._link.execute(_DRAW, params)).scalar_one())
+        result, sent = await self._link.execute_timed(_DRAW, params)
+        return float(result.scalar_one()), sent
 
     async def take(self) -> float:
         """Wait until one request may go under the shared budget; return how long that took (seconds)."""
         waited = 0.0
+        redraws = 0
         while True:
             try:
-                level = await self._draw(1)
+                level, sent = await self._draw(1)
             except StoreError as error:
                 if not self._unreachable:
                     log.error(
@@ -134,10 +149,21 @@ class SqlRateBudget:
                 log.warning("rate budget %s reachable again", self.name)
                 self._unreachable = False
             if level < 0:
-                # A reservation: our token arrives when the refill has covered the debt.
-                delay = -level / self.rate
+                # A reservation: our token arrives when the refill has covered the debt, counted from
+                # when the draw was sent, not from when its answer came back: draws of one process
+                # queue for their turn on the connection, and timing from the answer would add that
+                # queueing to some requests and not others, bunching them at Discord.
+                slot = sent - level / self.rate
+                delay = max(0.0, slot - time.monotonic())
                 await self._sleep(delay)
                 waited += delay
+                late = time.monotonic() - slot
+                if late > LATE_SECONDS and redraws < MAX_REDRAWS:
+                    # This process woke late (a stalled event loop wakes several sleepers at once):
+                    # sending now would land beside requests of later slots. Queue again instead;
+                    # the missed slot is simply lost, which costs rate only while the process stalls.
+                    redraws += 1
+                    continue
             return waited
 
     async def give_back(self) -> None:

@@ -148,6 +148,8 @@ class FakeDiscord:
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.channel_messages: dict[str, list[dict[str, Any]]] = {}
         self.identify: dict[str, Any] | None = None
+        self.sessions: list[dict[str, Any]] = []  # every IDENTIFY payload, in order
+        self.answers: list[tuple[Recorded, int]] = []  # every recorded request with the status it got
         self.identified = asyncio.Event()
         self.heartbeats = 0
         self._ids = itertools.count(1500000000000000001)
@@ -461,9 +463,13 @@ class FakeDiscord:
         if request.path != "/gateway":
             self.requests.append(rec)
         request[RECORDED] = rec
+        status = 500
         try:
             response: web.StreamResponse = await handler(request)
+            status = response.status
         finally:
+            if request.path != "/gateway":
+                self.answers.append((rec, status))
             async with self._changed:
                 self._changed.notify_all()
         return response
@@ -828,9 +834,12 @@ class FakeDiscord:
                         await ws.close(code=4004, message=b"Authentication failed.")
                         break
                     self.identify = frame["d"]
+                    self.sessions.append(frame["d"])
                     self._sockets.append(ws)
                     await self._send_ready(ws)
                     self.identified.set()
+                    async with self._changed:
+                        self._changed.notify_all()
                 elif op == 6:
                     self._sockets.append(ws)
                     await ws.send_json({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}})
