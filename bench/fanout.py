@@ -10,11 +10,8 @@ import asyncio
 import json
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from bot.delivery.metrics import DeliveryMetrics
 from bot.settings import DeliverySettings, Settings
 from tests.fakes.discord import TOKEN, FakeDiscord
 from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+from tests.fakes.threaded import own_loop
 
 CHANNELS = 1000
 DISCORD_RATE = 50.0  # requests per second per bot (Discord's global limit)
@@ -100,29 +98,8 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
     return {"wall": wall, "counts": counts, "sends": sends, "limited": limited, "tick": ticked}
 
 
-@asynccontextmanager
-async def _own_loop(fake: Any) -> AsyncIterator[Any]:
-    """Serve a fake from its own thread and event loop, so it stamps arrivals as a remote server would,
-    not late whenever the bot's loop is busy rendering."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-platform", daemon=True)
-    thread.start()
-    try:
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop))
-        try:
-            yield fake
-        finally:
-            await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop)
-            )
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
 async def _discord() -> dict[str, float]:
-    async with _own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+    async with own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
         channels = [str(1300000000000000000 + n) for n in range(CHANNELS)]
         sender = DiscordSender(fake.api_base, TOKEN)
         try:
@@ -144,7 +121,7 @@ async def _discord() -> dict[str, float]:
 async def _slack() -> dict[str, float]:
     channels = [f"C{n:08d}" for n in range(CHANNELS)]
     limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=int(SLACK_RATE * 60))
-    async with _own_loop(FakeSlack(channels=set(channels), limits=limits)) as fake:
+    async with own_loop(FakeSlack(channels=set(channels), limits=limits)) as fake:
         sender = SlackSender(BOT_TOKEN, api_base=fake.api_base)
         result = await _fan_out("slack", "T0FAKE", channels, sender)
         per_channel = Counter(p.channel for p in fake.posted)

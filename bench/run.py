@@ -172,6 +172,9 @@ async def bench(
 
         results.update(await limiter.measure())
         results.update(await fanout.measure_replicas())
+        from bench import shards
+
+        results.update(await shards.measure())
     if feeds:
         from bench import feeds as feed_bench
 

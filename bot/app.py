@@ -147,9 +147,7 @@ def build_runners(application: App) -> list[Runner]:
     settings = application.settings
     runners: list[Runner] = []
     if settings.discord.configured:
-        from bot.adapters.discord.bot import DiscordBot
-
-        runners.append(DiscordBot(settings.discord, application.commands))
+        runners.append(discord_runner(application))
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
@@ -173,6 +171,38 @@ def build_runners(application: App) -> list[Runner]:
             )
         )
     return runners
+
+
+def discord_budget_name(token: str | None) -> str:
+    """Return the name of one bot token's shared budgets: replicas of one bot share them, two bots do not."""
+    return "discord:" + hashlib.sha256((token or "").encode()).hexdigest()[:16]
+
+
+def discord_runner(application: App) -> Runner:
+    """Return the Discord runner: shards shared by replicas on PostgreSQL, else one process runs them all."""
+    from bot.adapters.discord.bot import DiscordBot
+
+    config = application.settings.discord
+    engine = application.engine
+    if engine.dialect.name != "postgresql":
+        if config.shard_count == 1:
+            return DiscordBot(config, application.commands)
+        from bot.adapters.discord.shards import ShardedDiscordBot
+
+        return ShardedDiscordBot(config, application.commands, claims=None)
+    from bot.adapters.discord.shards import IDENTIFY_WINDOW_SECONDS, ShardedDiscordBot
+    from bot.store.budgets import SqlRateBudget
+    from bot.store.shards import SqlShardClaims, lock_namespace
+
+    token = _secret(config.token) or ""
+    name = discord_budget_name(token)
+
+    def identify_pacer(bucket: int) -> SqlRateBudget:
+        # One IDENTIFY per bucket per 5 s for the bot as a whole, whichever replica starts the shard.
+        return SqlRateBudget(engine, f"{name}:identify:{bucket}", rate=1 / IDENTIFY_WINDOW_SECONDS, burst=1)
+
+    claims = SqlShardClaims(engine, lock_namespace(token), process_owner())
+    return ShardedDiscordBot(config, application.commands, claims=claims, pacers=identify_pacer)
 
 
 # -- feeds -------------------------------------------------------------------------------------------------
@@ -298,8 +328,7 @@ def build_limiters(
     if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
         from bot.store.budgets import SqlChannelBuckets, SqlRateBudget
 
-        # One budget per bot token: replicas of one bot share it, two bots on one database do not.
-        name = "discord:" + hashlib.sha256((discord_token or "").encode()).hexdigest()[:16]
+        name = discord_budget_name(discord_token)
         # Replicas' requests reach Discord with independent delays, so the shared bucket spaces them
         # evenly (a burst of one) at a rate that leaves the window margin free: a one-second burst
         # plus a second's refill let 100 through in a second, and three replicas met 5 % 429s that way

@@ -121,8 +121,23 @@ class DiscordSettings(_Section):
     guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str | None = None
+    # Gateway shards the bot runs ("auto": what GET /gateway/bot recommends). On PostgreSQL the
+    # replicas share them out (bot/store/shards.py); on SQLite the one process runs them all.
+    shard_count: int | Literal["auto"] = 1
+    shard_poll_seconds: float = Field(default=2.0, gt=0, le=60)  # how often free shards are looked for
 
     _split_guilds = field_validator("guild_ids", mode="before")(_split_list)
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _shard_count(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ValueError("must be a whole number of shards (1 or more) or 'auto'")
 
     @property
     def configured(self) -> bool:

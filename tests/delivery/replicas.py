@@ -27,9 +27,11 @@ from bot.store.channels import SqlChannelStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade_database
 from bot.store.outbox import SqlOutbox
+from bot.store.shards import claimants
 from bot.store.tables import schedules
 from tests.fakes.discord import GUILD_ID, FakeDiscord
-from tests.fakes.process import discord_run_env, start_module, stop_process
+from tests.fakes.process import Replicas, discord_run_env
+from tests.fakes.threaded import own_loop
 
 REPLICAS = 3
 CHANNELS = 1000
@@ -83,14 +85,13 @@ class FanOut:
         return 100.0 * self.answered_429 / max(1, self.posts)
 
 
-class Replicas:
+class FanOutReplicas(Replicas):
     """Three `newsbot run` processes and the database and fake they share."""
 
     def __init__(self, fake: FakeDiscord, database_url: str, logs: Path) -> None:
+        super().__init__(logs, "replica")
         self.fake = fake
         self.database_url = database_url
-        self.logs = logs
-        self.procs: list[asyncio.subprocess.Process] = []
         self.engine = create_engine(database_url)
         self.outbox = SqlOutbox(self.engine)
         self.started_at = datetime.now(UTC)
@@ -109,28 +110,14 @@ class Replicas:
                 now=now,
                 next_fire_at=now + timedelta(days=1),
             )
-        env = {**discord_run_env(self.fake, self.database_url), **SETTINGS, "PYTHONUNBUFFERED": "1"}
-        env["NEWSBOT_CONFIG"] = str(self.logs / "empty.toml")
-        (self.logs / "empty.toml").write_text("", encoding="utf-8")
-        for n in range(REPLICAS):
-            log = (self.logs / f"replica-{n}.log").open("wb")
-            self.procs.append(
-                await start_module(
-                    "bot", "run", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log.fileno()
-                )
-            )
-            log.close()
-        try:
-            await self.fake.wait_for(lambda: len(self.fake.sessions) >= REPLICAS, within=START_TIMEOUT)
-        except TimeoutError:
-            raise AssertionError(f"the replicas did not all connect: {self.tail()}") from None
-
-    def tail(self) -> str:
-        """Return the end of every replica's log, for a failure message."""
-        return "\n".join(
-            f"replica {n}: {(self.logs / f'replica-{n}.log').read_text(errors='replace')[-1500:]}"
-            for n in range(len(self.procs))
-        )
+        await self.spawn({**discord_run_env(self.fake, self.database_url), **SETTINGS}, REPLICAS)
+        # One replica runs the bot's one gateway shard; all three have opened their claims once they
+        # are up (the delivery engine starts beside them).
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(self.fake.sessions) < 1 or await claimants(self.engine) < REPLICAS:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replicas did not all start: {self.tail()}")
+            await asyncio.sleep(0.2)
 
     async def fan_out(self, *, kill_midway: bool = False) -> FanOut:
         """Make the digest due on every channel now and wait until every row is sent; with `kill_midway`,
@@ -185,17 +172,16 @@ class Replicas:
 
     async def close(self) -> None:
         """Stop the replicas that are still running and let go of the database."""
-        for proc in self.procs:
-            await stop_process(proc)
+        await self.stop_all()
         await self.engine.dispose()
 
 
 @asynccontextmanager
-async def three_replicas(database_url: str, logs: Path) -> AsyncIterator[Replicas]:
+async def three_replicas(database_url: str, logs: Path) -> AsyncIterator[FanOutReplicas]:
     """Start the rate-limited loopback Discord and three replicas on `database_url` (migrated first)."""
     await upgrade_database(database_url)
-    async with FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5) as fake:
-        replicas = Replicas(fake, database_url, logs)
+    async with own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+        replicas = FanOutReplicas(fake, database_url, logs)
         try:
             await replicas.start()
             yield replicas
