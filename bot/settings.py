@@ -131,6 +131,8 @@ class DiscordSettings(_Section):
     @field_validator("shard_count", mode="before")
     @classmethod
     def _shard_count(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return 1  # left empty (as in config/.env.example): the default
         if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
         if isinstance(value, str) and value.strip().isdigit():
@@ -209,7 +211,7 @@ class DeliverySettings(_Section):
     backoff_cap_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
     discord_rate: float = Field(
         default=50.0, gt=0, le=50
-    )  # requests/s per process; Discord allows 50 per bot
+    )  # requests/s for the bot (one budget shared by replicas on PostgreSQL); Discord allows 50
     window_margin: float = Field(
         default=0.03, ge=0, le=1
     )  # seconds each one-second window is held longer (both platforms), for jitter

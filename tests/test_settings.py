@@ -171,7 +171,7 @@ def test_the_slack_listener_and_the_api_on_one_port_are_refused_before_run_start
         check_listeners(load_settings())
 
 
-@pytest.mark.parametrize(("value", "expected"), [("4", 4), ("auto", "auto"), ("AUTO", "auto")])
+@pytest.mark.parametrize(("value", "expected"), [("4", 4), ("auto", "auto"), ("AUTO", "auto"), ("", 1)])
 def test_the_shard_count_is_a_number_or_auto(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: int | str
 ) -> None:
