@@ -35,6 +35,7 @@ from bot.adapters.discord.bot import (
     login,
     use_gateway,
 )
+from bot.adapters.discord.errors import DiscordLoginError
 from bot.core.commands import CommandTable
 from bot.settings import DiscordSettings
 
@@ -140,7 +141,12 @@ class ShardedDiscordBot(DiscordBot):
                 max_concurrency = await self._prepare(token, api_base)
                 log.info("discord: %d shard(s), max_concurrency %d", self.shard_count, max_concurrency)
                 while not stop.is_set():
-                    await self._keep(token, api_base, max_concurrency)
+                    try:
+                        await self._keep(token, api_base, max_concurrency)
+                    except DiscordLoginError:
+                        raise
+                    except Exception as exc:  # the database or Discord is away: keep what runs, try again
+                        log.warning("discord: could not look after the shards (%s); trying again", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.shard_poll_seconds)
             finally:
