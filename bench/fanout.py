@@ -10,11 +10,8 @@ import asyncio
 import json
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from bot.delivery.metrics import DeliveryMetrics
 from bot.settings import DeliverySettings, Settings
 from tests.fakes.discord import TOKEN, FakeDiscord
 from tests.fakes.slack import BOT_TOKEN, FakeSlack, RateLimits
+from tests.fakes.threaded import own_loop
 
 CHANNELS = 1000
 DISCORD_RATE = 50.0  # requests per second per bot (Discord's global limit)
@@ -111,29 +109,8 @@ async def _fan_out(platform: str, workspace: str, channels: list[str], sender: S
     return {"wall": wall, "counts": counts, "sends": sends, "limited": limited, "tick": ticked}
 
 
-@asynccontextmanager
-async def _own_loop(fake: Any) -> AsyncIterator[Any]:
-    """Serve a fake from its own thread and event loop, so it stamps arrivals as a remote server would,
-    not late whenever the bot's loop is busy rendering."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-platform", daemon=True)
-    thread.start()
-    try:
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop))
-        try:
-            yield fake
-        finally:
-            await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop)
-            )
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
 async def _discord() -> dict[str, float]:
-    async with _own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+    async with own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
         channels = [str(1300000000000000000 + n) for n in range(CHANNELS)]
         sender = DiscordSender(fake.api_base, TOKEN)
         try:
@@ -155,7 +132,7 @@ async def _discord() -> dict[str, float]:
 async def _slack() -> dict[str, float]:
     channels = [f"C{n:08d}" for n in range(CHANNELS)]
     limits = RateLimits(per_channel_interval=1.0, workspace_per_minute=int(SLACK_RATE * 60))
-    async with _own_loop(FakeSlack(channels=set(channels), limits=limits)) as fake:
+    async with own_loop(FakeSlack(channels=set(channels), limits=limits)) as fake:
         sender = SlackSender(BOT_TOKEN, api_base=fake.api_base)
         result = await _fan_out("slack", "T0FAKE", channels, sender)
         per_channel = Counter(p.channel for p in fake.posted)
@@ -195,3 +172,29 @@ async def measure_in_child() -> dict[str, float]:
 
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(measure())))
+
+
+async def measure_replicas() -> dict[str, float]:
+    """Three `newsbot run` replicas on one PostgreSQL fan a digest out to 1,000 channels, then again with
+    one of them SIGKILLed halfway (tests/delivery/replicas.py, as the test runs them)."""
+    from bench.postgres import NoPostgres, temporary_database
+    from tests.delivery.replicas import three_replicas
+
+    try:
+        async with temporary_database() as url:
+            with tempfile.TemporaryDirectory() as logs:
+                async with three_replicas(url, Path(logs)) as replicas:
+                    calm = await replicas.fan_out()
+                    killed = await replicas.fan_out(kill_midway=True)
+    except NoPostgres as error:
+        print(f"three-replica fan-out skipped: {error}", file=sys.stderr)
+        return {}
+    return {
+        "discord_fanout_seconds_3_replicas": round(calm.seconds, 2),
+        "discord_fanout_ratio_3_replicas": round(calm.ratio, 3),
+        "fanout_429_pct_3_replicas": round(calm.pct_429, 3),
+        "discord_fanout_lost_3_replicas": float(calm.lost + killed.lost),
+        "discord_fanout_duplicates_3_replicas": float(calm.duplicated + killed.duplicated),
+        "discord_fanout_ratio_3_replicas_one_killed": round(killed.ratio, 3),
+        "fanout_429_pct_3_replicas_one_killed": round(killed.pct_429, 3),
+    }

@@ -184,6 +184,14 @@ async def bench(
 
         results["discord_idle_rss_mb"] = round(await platform_discord.idle_rss_mb(), 1)
         results.update(await fanout.measure_in_child())
+        # What replicas share on PostgreSQL (left out, with the reason, when no server is reachable).
+        from bench import limiter
+
+        results.update(await limiter.measure())
+        results.update(await fanout.measure_replicas())
+        from bench import shards
+
+        results.update(await shards.measure())
     if feeds:
         from bench import feeds as feed_bench
 

@@ -155,11 +155,11 @@ def build_runners(application: App) -> list[Runner]:
     runners: list[Runner] = []
     hint: Callable[[str], ChannelShape | None] | None = None
     if settings.discord.configured:
-        from bot.adapters.discord.bot import DiscordBot
-
-        discord_bot = DiscordBot(settings.discord, application.commands)
-        hint = discord_bot.channel_shape  # delivery reads channel types from the gateway's cache
-        runners.append(discord_bot)
+        discord = discord_runner(application)
+        # Delivery reads channel types from the gateway's cache where the runner keeps one (a replica
+        # holding no shard has none, and delivery asks Discord's REST API instead).
+        hint = getattr(discord, "channel_shape", None)
+        runners.append(discord)
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
@@ -183,6 +183,38 @@ def build_runners(application: App) -> list[Runner]:
             )
         )
     return runners
+
+
+def discord_budget_name(token: str | None) -> str:
+    """Return the name of one bot token's shared budgets: replicas of one bot share them, two bots do not."""
+    return "discord:" + hashlib.sha256((token or "").encode()).hexdigest()[:16]
+
+
+def discord_runner(application: App) -> Runner:
+    """Return the Discord runner: shards shared by replicas on PostgreSQL, else one process runs them all."""
+    from bot.adapters.discord.bot import DiscordBot
+
+    config = application.settings.discord
+    engine = application.engine
+    if engine.dialect.name != "postgresql":
+        if config.shard_count == 1:
+            return DiscordBot(config, application.commands)
+        from bot.adapters.discord.shards import ShardedDiscordBot
+
+        return ShardedDiscordBot(config, application.commands, claims=None)
+    from bot.adapters.discord.shards import IDENTIFY_WINDOW_SECONDS, ShardedDiscordBot
+    from bot.store.budgets import SqlRateBudget
+    from bot.store.shards import SqlShardClaims, lock_namespace
+
+    token = _secret(config.token) or ""
+    name = discord_budget_name(token)
+
+    def identify_pacer(bucket: int) -> SqlRateBudget:
+        # One IDENTIFY per bucket per 5 s for the bot as a whole, whichever replica starts the shard.
+        return SqlRateBudget(engine, f"{name}:identify:{bucket}", rate=1 / IDENTIFY_WINDOW_SECONDS, burst=1)
+
+    claims = SqlShardClaims(engine, lock_namespace(token), process_owner())
+    return ShardedDiscordBot(config, application.commands, claims=claims, pacers=identify_pacer)
 
 
 # -- feeds -------------------------------------------------------------------------------------------------
@@ -306,12 +338,16 @@ def build_limiters(
     }
     discord: Limiter
     if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
-        from bot.store.budgets import SqlRateBudget
+        from bot.store.budgets import SqlChannelBuckets, SqlRateBudget
 
-        # One budget per bot token: replicas of one bot share it, two bots on one database do not.
-        name = "discord:" + hashlib.sha256((discord_token or "").encode()).hexdigest()[:16]
-        budget = SqlRateBudget(engine, name, rate=config.discord_rate, burst=max(1, int(config.discord_rate)))
-        discord = SharedLimiter(budget, config.discord_rate, **discord_options)
+        name = discord_budget_name(discord_token)
+        # Replicas' requests reach Discord with independent delays, so the shared bucket spaces them
+        # evenly (a burst of one) at a rate that leaves the window margin free: a one-second burst
+        # plus a second's refill let 100 through in a second, and three replicas met 5 % 429s that way
+        # (tests/delivery/test_replicas.py, the fake counting arrivals as Discord does).
+        budget = SqlRateBudget(engine, name, rate=config.discord_rate / (1 + config.window_margin), burst=1)
+        buckets = SqlChannelBuckets(engine, name)
+        discord = SharedLimiter(budget, config.discord_rate, buckets=buckets, **discord_options)
     else:
         discord = Limiter(config.discord_rate, **discord_options)
     return {
@@ -398,11 +434,14 @@ def build_delivery(
     outbox = SqlOutbox(application.engine)
     chosen = dict(senders) if senders is not None else build_senders(settings)
     owner = owner or process_owner()
-    if limiters is None:
-        limiters = build_limiters(
-            config, engine=application.engine, discord_token=_secret(settings.discord.token)
-        )
-    apis = dict(threads) if threads is not None else thread_apis(chosen, settings, limiters, channel_hint)
+    chosen_limiters = (
+        limiters
+        if limiters is not None
+        else build_limiters(config, engine=application.engine, discord_token=_secret(settings.discord.token))
+    )
+    apis = (
+        dict(threads) if threads is not None else thread_apis(chosen, settings, chosen_limiters, channel_hint)
+    )
     composer = Composer(
         application.archive,
         application.channels,
@@ -424,7 +463,7 @@ def build_delivery(
         poll_seconds=config.poll_seconds,
         backoff=backoff
         or Backoff(config.backoff_base_seconds, config.backoff_cap_seconds, config.max_attempts),
-        limiters=limiters,
+        limiters=chosen_limiters,
         metrics=metrics,
         faults=faults,
         threads=Threads(
@@ -464,6 +503,8 @@ def build_delivery(
         closers = [close for s in chosen.values() if (close := getattr(s, "close", None)) is not None]
     if threads is None:  # the thread requests' sessions are this engine's own, whoever made the senders
         closers += [close for a in apis.values() if (close := getattr(a, "close", None)) is not None]
+    if limiters is None:
+        closers += [limiter.close for limiter in chosen_limiters.values()]
     return DeliveryEngine(
         ticker, worker, tick_seconds=config.tick_seconds, watch=watch, served=served, on_close=closers
     )

@@ -124,8 +124,25 @@ class DiscordSettings(_Section):
     # Minutes without activity before a digest's thread or forum post leaves the channel list; Discord
     # takes only these four values (an hour, a day, three days, a week).
     thread_archive_minutes: Literal[60, 1440, 4320, 10080] = 1440
+    # Gateway shards the bot runs ("auto": what GET /gateway/bot recommends). On PostgreSQL the
+    # replicas share them out (bot/store/shards.py); on SQLite the one process runs them all.
+    shard_count: int | Literal["auto"] = 1
+    shard_poll_seconds: float = Field(default=2.0, gt=0, le=60)  # how often free shards are looked for
 
     _split_guilds = field_validator("guild_ids", mode="before")(_split_list)
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _shard_count(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return 1  # left empty (as in config/.env.example): the default
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ValueError("must be a whole number of shards (1 or more) or 'auto'")
 
     @property
     def configured(self) -> bool:
@@ -197,7 +214,7 @@ class DeliverySettings(_Section):
     backoff_cap_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
     discord_rate: float = Field(
         default=50.0, gt=0, le=50
-    )  # requests/s per process; Discord allows 50 per bot
+    )  # requests/s for the bot (one budget shared by replicas on PostgreSQL); Discord allows 50
     window_margin: float = Field(
         default=0.03, ge=0, le=1
     )  # seconds each one-second window is held longer (both platforms), for jitter

@@ -170,3 +170,22 @@ def test_the_slack_listener_and_the_api_on_one_port_are_refused_before_run_start
         monkeypatch.setenv(name, value)
     with pytest.raises(CannotListen, match=f"127.0.0.1:{port} for the ingest API"):
         check_listeners(load_settings())
+
+
+@pytest.mark.parametrize(("value", "expected"), [("4", 4), ("auto", "auto"), ("AUTO", "auto"), ("", 1)])
+def test_the_shard_count_is_a_number_or_auto(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int | str
+) -> None:
+    monkeypatch.setenv("NEWSBOT_DISCORD__SHARD_COUNT", value)
+    assert load_settings().discord.shard_count == expected
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-2"])
+def test_a_bad_shard_count_is_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("NEWSBOT_DISCORD__SHARD_COUNT", value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "NEWSBOT_DISCORD__SHARD_COUNT" in str(refused.value)
+    assert "'auto'" in str(refused.value)

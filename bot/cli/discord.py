@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from bot.adapters.discord.errors import DiscordError
 from bot.cli.common import fail, settings_from
@@ -14,11 +15,13 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.adapters.discord.registration import SyncResult
+    from bot.app import App
 
 # discord.py and aiohttp are imported inside the commands: every other `newsbot` command starts faster.
 
 discord_app = typer.Typer(
-    help="The Discord bot: command registration and the invite link.", no_args_is_help=True
+    help="The Discord bot: command registration, the invite link and who runs which shard.",
+    no_args_is_help=True,
 )
 out = Console(soft_wrap=True)
 
@@ -87,3 +90,56 @@ def invite(
         except DiscordError as exc:
             raise fail(str(exc), 1) from None
     out.print(invite_url(application_id), highlight=False, soft_wrap=True)
+
+
+@discord_app.command("shards")
+def shards(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
+) -> None:
+    """Show which replica runs which gateway shard, and since when (PostgreSQL with several replicas)."""
+    from bot.cli.common import run_with_app
+
+    settings = settings_from(ctx)
+    if not settings.discord.configured:
+        raise fail("no Discord token: set NEWSBOT_DISCORD__TOKEN")
+
+    async def show(application: App) -> int:
+        from bot.store.shards import lock_namespace, shard_owners
+
+        if application.engine.dialect.name != "postgresql":
+            count = settings.discord.shard_count
+            out.print(
+                f"SQLite: the one running newsbot runs every shard ({count}); replicas share shards on PostgreSQL",
+                highlight=False,
+            )
+            return 0
+        token = settings.discord.token.get_secret_value().strip() if settings.discord.token else ""
+        owners = await shard_owners(application.engine, lock_namespace(token))
+        if as_json:
+            rows = [
+                {
+                    "shard_id": o.shard_id,
+                    "shard_count": o.shard_count,
+                    "owner": o.owner,
+                    "since": o.since.isoformat() if o.since else None,
+                    "last_owner": o.last_owner,
+                }
+                for o in owners
+            ]
+            out.print_json(data={"shards": rows})
+            return 0
+        if not owners:
+            out.print("no shard has been claimed yet (is `newsbot run` running?)", highlight=False)
+            return 0
+        table = Table("shard", "replica (host:pid:id)", "since")
+        for o in owners:
+            if o.owner is not None:
+                since = o.since.strftime("%Y-%m-%d %H:%M:%S UTC") if o.since else ""
+                table.add_row(f"{o.shard_id}/{o.shard_count}", o.owner, since)
+            else:
+                table.add_row(f"{o.shard_id}/{o.shard_count}", f"free (last: {o.last_owner})", "")
+        out.print(table)
+        return 0
+
+    run_with_app(ctx, show)

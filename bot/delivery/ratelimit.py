@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Clock = Callable[[], float]
+CLOSE_WRITES_SECONDS = 2.0  # how long closing waits for what the limiter was still sharing
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -149,6 +150,9 @@ class Limiter:
         bucket.last_used = now
         return self._global.take(now)
 
+    async def close(self) -> None:
+        """Release what the limiter holds (nothing in a single process)."""
+
     def refund(self, ticket: float) -> None:
         """Give back the global slot of a request answered 429: the platform did not count it, and its
         retry should not cost a second slot (at the end of a fan-out, that is a whole extra second)."""
@@ -194,18 +198,61 @@ class SharedBudget(Protocol):
         """Return the token of a request the platform did not count."""
         ...
 
+    async def hold(self, seconds: float) -> None:
+        """Let no process draw for `seconds` (a global 429)."""
+        ...
+
+    async def close(self) -> None:
+        """Give back what the budget holds open."""
+        ...
+
+
+class SharedBuckets(Protocol):
+    """Per-channel buckets several processes take from (bot/store/budgets.py's SqlChannelBuckets)."""
+
+    async def take(self, channel: str) -> float:
+        """Wait until `channel` has room in every process's eyes, and take one request of it."""
+        ...
+
+    async def observe(self, channel: str, limit: int | None, remaining: int, reset_after: float) -> None:
+        """Record the bucket the platform announced for `channel`."""
+        ...
+
+    async def back_off(self, channel: str, seconds: float) -> None:
+        """Hold `channel` in every process for `seconds`."""
+        ...
+
+    async def close(self) -> None:
+        """Give back what the buckets hold open."""
+        ...
+
 
 class SharedLimiter(Limiter):
-    """The process's own limiter (per-channel buckets, its share of the window) plus a budget every
-    replica draws from, so N replicas together send what one bot may, not N times that."""
+    """The process's own limiter (per-channel buckets, its share of the window) plus a budget and channel
+    buckets every replica draws from, so N replicas together send what one bot may, not N times that.
 
-    def __init__(self, budget: SharedBudget, rate: float, **options: Any) -> None:
+    What a response teaches (a channel's bucket, a 429) is kept here at once and written to the shared
+    buckets in the background; the next request to that channel waits for the write, so it never reads
+    the shared bucket before this process's own news reached it.
+    """
+
+    def __init__(
+        self, budget: SharedBudget, rate: float, *, buckets: SharedBuckets | None = None, **options: Any
+    ) -> None:
         super().__init__(rate, **options)
         self._shared = budget
+        self._shared_buckets = buckets
         self._returns: set[asyncio.Task[None]] = set()
+        self._writes: dict[str, asyncio.Task[None]] = {}
 
     async def acquire(self, key: str) -> float:
-        """Wait for the channel and the process as before, then for a token of the shared budget."""
+        """Wait for the channel (here and in the shared buckets) and the process, then for a token of the
+        shared budget."""
+        if self._shared_buckets is not None:
+            pending = self._writes.get(key)
+            if pending is not None:
+                await asyncio.wait({pending})
+            await self._shared_buckets.take(key)
         ticket = await super().acquire(key)
         await self._shared.take()
         return ticket
@@ -213,6 +260,44 @@ class SharedLimiter(Limiter):
     def refund(self, ticket: float) -> None:
         """Give the slot back here and the token back to the shared budget."""
         super().refund(ticket)
-        task = asyncio.get_running_loop().create_task(self._shared.give_back())
+        self._background(self._shared.give_back())
+
+    def observe_bucket(self, key: str, limit: int | None, remaining: int, reset_after: float) -> None:
+        """Learn a channel's bucket here, and share it."""
+        super().observe_bucket(key, limit, remaining, reset_after)
+        if self._shared_buckets is not None:
+            self._share(key, self._shared_buckets.observe(key, limit, remaining, reset_after))
+
+    def back_off(self, key: str | None, seconds: float) -> None:
+        """Hold a channel (or everything) here, and in every other replica."""
+        super().back_off(key, seconds)
+        if key is None:
+            self._background(self._shared.hold(seconds))
+        elif self._shared_buckets is not None:
+            self._share(key, self._shared_buckets.back_off(key, seconds))
+
+    async def close(self) -> None:
+        """Let the last writes land, then give back the shared budget's and buckets' connections."""
+        if self._returns:
+            await asyncio.wait(set(self._returns), timeout=CLOSE_WRITES_SECONDS)
+        await self._shared.close()
+        if self._shared_buckets is not None:
+            await self._shared_buckets.close()
+
+    def _share(self, key: str, write: Coroutine[Any, Any, None]) -> None:
+        before = self._writes.get(key)
+
+        async def in_order() -> None:
+            if before is not None:
+                await asyncio.wait({before})  # two writes for one channel land in the order they were made
+            await write
+
+        task = self._background(in_order())
+        self._writes[key] = task
+        task.add_done_callback(lambda t: self._writes.pop(key, None) if self._writes.get(key) is t else None)
+
+    def _background(self, write: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(write)
         self._returns.add(task)  # held until done: a task nobody references may be collected mid-flight
         task.add_done_callback(self._returns.discard)
+        return task

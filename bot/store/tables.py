@@ -286,3 +286,32 @@ channel_settings = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("platform", "workspace", "channel", name="pk_channel_settings"),
 )
+
+# The per-channel buckets Discord announces in its X-RateLimit-* headers (5 posts per 5 s per channel),
+# one row per budget and channel, so replicas posting to one channel spend its allowance once between
+# them. `window_seconds` is the longest window seen, used to start a fresh one before Discord reports it.
+channel_buckets = Table(
+    "channel_buckets",
+    metadata,
+    Column("budget", String(128), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("bucket_limit", Integer(), nullable=True),
+    Column("remaining", Integer(), nullable=True),
+    Column("reset_at", UTCDateTime(), nullable=True),
+    Column("window_seconds", Float(), nullable=True),
+    Column("blocked_until", UTCDateTime(), nullable=True),
+    Column("used_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("budget", "channel", name="pk_channel_buckets"),
+    Index("ix_channel_buckets_used_at", "used_at"),
+)
+
+# Who holds which gateway shard. The claim itself is a session advisory lock (it vanishes with the
+# holder's connection); this row only says who took it and since when, for `newsbot discord shards`.
+discord_shards = Table(
+    "discord_shards",
+    metadata,
+    Column("shard_id", Integer(), primary_key=True, autoincrement=False),
+    Column("shard_count", Integer(), nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+)

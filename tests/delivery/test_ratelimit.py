@@ -7,7 +7,7 @@ import random
 
 from bot.app import build_limiters
 from bot.delivery.backoff import Backoff
-from bot.delivery.ratelimit import Limiter, Pacer
+from bot.delivery.ratelimit import Limiter, Pacer, SharedLimiter
 from bot.settings import DeliverySettings
 
 
@@ -135,3 +135,74 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert high.delay(30) == 60.0
     assert not high.exhausted(7)
     assert high.exhausted(8)
+
+
+class _SharedChannels:
+    """Shared buckets in memory: what each replica wrote, and a channel held until a time."""
+
+    def __init__(self, vt: VirtualTime) -> None:
+        self.vt = vt
+        self.held: dict[str, float] = {}
+        self.log: list[tuple[str, str]] = []
+
+    async def take(self, channel: str) -> float:
+        self.log.append(("take", channel))
+        start = self.vt.now
+        if self.held.get(channel, 0.0) > self.vt.now:
+            await self.vt.sleep(self.held[channel] - self.vt.now)
+        return self.vt.now - start
+
+    async def observe(self, channel: str, limit: int | None, remaining: int, reset_after: float) -> None:
+        await asyncio.sleep(0)  # a database round trip: the write lands after the caller moved on
+        self.log.append(("observe", channel))
+        if remaining <= 0:
+            self.held[channel] = max(self.held.get(channel, 0.0), self.vt.now + reset_after)
+
+    async def back_off(self, channel: str, seconds: float) -> None:
+        await asyncio.sleep(0)
+        self.log.append(("back_off", channel))
+        self.held[channel] = max(self.held.get(channel, 0.0), self.vt.now + seconds)
+
+
+class _SharedBudget:
+    def __init__(self) -> None:
+        self.held: list[float] = []
+
+    async def take(self) -> float:
+        return 0.0
+
+    async def give_back(self) -> None:
+        return None
+
+    async def hold(self, seconds: float) -> None:
+        self.held.append(seconds)
+
+
+async def _settle() -> None:
+    """Let the background writes a limiter started land (each takes a few loop iterations)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_what_one_replica_learns_about_a_channel_holds_another_replica_too() -> None:
+    vt = VirtualTime()
+    shared = _SharedChannels(vt)
+    budget = _SharedBudget()
+
+    def replica() -> SharedLimiter:
+        return SharedLimiter(budget, 50, buckets=shared, clock=vt.clock, sleep=vt.sleep)
+
+    first, second = replica(), replica()
+    await first.acquire("c1")
+    first.observe_bucket("c1", 5, 0, 4.0)  # Discord: channel c1 is spent for 4 s
+    await first.acquire("c1")  # waits for its own write to land before asking the shared bucket
+    assert shared.log[:3] == [("take", "c1"), ("observe", "c1"), ("take", "c1")]
+    assert vt.now >= 4.0
+    second.back_off("c2", 3.0)
+    await _settle()
+    start = vt.now
+    await first.acquire("c2")  # a 429 the other replica got holds this one as well
+    assert vt.now >= start + 2.9
+    first.back_off(None, 1.5)  # a global 429 holds the shared budget for everyone
+    await _settle()
+    assert budget.held == [1.5]

@@ -154,6 +154,8 @@ class FakeDiscord:
         channel_window: float = 5.0,
         nonce_ttl: float = 300.0,
         heartbeat_interval_ms: int = 41_250,
+        shard_count: int = 1,
+        max_concurrency: int = 1,
     ) -> None:
         self.token = token
         self.guild_ids = guild_ids
@@ -163,6 +165,9 @@ class FakeDiscord:
         self.channel_window = channel_window
         self.nonce_ttl = nonce_ttl
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.shard_count = shard_count
+        self.max_concurrency = max_concurrency
+        self._shard_of: dict[web.WebSocketResponse, int] = {}  # each session's shard id
         self.requests: list[Recorded] = []
         self.refused: list[tuple[dict[str, Any], dict[str, tuple[str, str]]]] = []  # bodies given 50035
         self.late_callbacks: list[Recorded] = []  # interaction answers that came after the 3 s deadline
@@ -170,6 +175,9 @@ class FakeDiscord:
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.channel_messages: dict[str, list[dict[str, Any]]] = {}
         self.identify: dict[str, Any] | None = None
+        self.sessions: list[dict[str, Any]] = []  # every IDENTIFY payload, in order
+        self.identified_at: list[tuple[float, int]] = []  # (time.monotonic(), shard id) of each IDENTIFY
+        self.answers: list[tuple[Recorded, int]] = []  # every recorded request with the status it got
         self.identified = asyncio.Event()
         self.heartbeats = 0
         self._ids = itertools.count(1500000000000000001)
@@ -349,12 +357,24 @@ class FakeDiscord:
         return future
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH event to every connected gateway session."""
+        """Send a DISPATCH event to the sessions of the shard it belongs to: a guild's events go to
+        shard `(guild_id >> 22) % shard_count`, everything else to shard 0, as Discord routes them.
+        With no session on that shard the event is lost, as it is when a shard is down."""
         if not self._sockets:
             raise RuntimeError("no gateway session is connected")
+        target = self.shard_for(int(data["guild_id"])) if data.get("guild_id") else 0
         frame = json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
         for ws in list(self._sockets):
-            await ws.send_str(frame)
+            if self._shard_of.get(ws, 0) == target:
+                await ws.send_str(frame)
+
+    def shard_for(self, guild_id: int) -> int:
+        """Return the shard that receives a guild's events (Discord's sharding formula)."""
+        return (guild_id >> 22) % self.shard_count
+
+    def connected_shards(self) -> list[int]:
+        """Return the shard id of every live gateway session."""
+        return sorted(self._shard_of.get(ws, 0) for ws in self._sockets)
 
     # -- payload builders -------------------------------------------------------------------------
 
@@ -522,9 +542,13 @@ class FakeDiscord:
         if request.path != "/gateway":
             self.requests.append(rec)
         request[RECORDED] = rec
+        status = 500
         try:
             response: web.StreamResponse = await handler(request)
+            status = response.status
         finally:
+            if request.path != "/gateway":
+                self.answers.append((rec, status))
             async with self._changed:
                 self._changed.notify_all()
         return response
@@ -618,12 +642,12 @@ class FakeDiscord:
         return _json(
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -1034,17 +1058,43 @@ class FakeDiscord:
                     if frame["d"].get("token") != self.token:
                         await ws.close(code=4004, message=b"Authentication failed.")
                         break
+                    refused = self._shard_refused(frame["d"].get("shard"))
+                    if refused is not None:
+                        await ws.close(code=refused[0], message=refused[1].encode())
+                        break
                     self.identify = frame["d"]
+                    self.sessions.append(frame["d"])
+                    self.identified_at.append((time.monotonic(), (frame["d"].get("shard") or [0, 1])[0]))
+                    self._shard_of[ws] = (frame["d"].get("shard") or [0, 1])[0]
                     self._sockets.append(ws)
                     await self._send_ready(ws)
                     self.identified.set()
+                    async with self._changed:
+                        self._changed.notify_all()
                 elif op == 6:
                     self._sockets.append(ws)
                     await ws.send_json({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}})
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
+            self._shard_of.pop(ws, None)
         return ws
+
+    def _shard_refused(self, shard: Any) -> tuple[int, str] | None:
+        """Return Discord's close code for a bad `shard: [id, count]` in IDENTIFY, or None when it is fine.
+
+        https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway-gateway-close-event-codes
+        """
+        if shard is None:
+            return (4011, "Sharding required.") if self.shard_count > 1 else None
+        valid = (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(n, int) for n in shard)
+            and 0 <= shard[0] < shard[1]
+            and shard[1] == self.shard_count
+        )
+        return None if valid else (4010, "Invalid shard.")
 
     async def _send_ready(self, ws: web.WebSocketResponse) -> None:
         ready = {
@@ -1064,8 +1114,13 @@ class FakeDiscord:
             "auth_session_id_hash": "",
             "_trace": ["fake-discord"],
         }
+        shard = self._shard_of.get(ws, 0)
+        mine = [g for g in self.guild_ids if self.shard_for(g) == shard]
+        ready["guilds"] = [{"id": str(g), "unavailable": True} for g in mine]
+        if self.shard_count > 1:
+            ready["shard"] = [shard, self.shard_count]
         await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
-        for gid in self.guild_ids:
+        for gid in mine:
             guild = _guild(gid)
             guild["channels"] += [f for f in self.forums.values() if f["guild_id"] == str(gid)]
             await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})

@@ -54,3 +54,37 @@ async def stop_process(proc: asyncio.subprocess.Process, grace: float = 15) -> N
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+class Replicas:
+    """Several `newsbot run` processes started with one environment, each logging to its own file."""
+
+    def __init__(self, logs: Path, prefix: str) -> None:
+        self.logs = logs
+        self.prefix = prefix
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.env: dict[str, str] = {}
+
+    async def spawn(self, env: dict[str, str], count: int) -> None:
+        """Start `count` replicas with `env` (plus an empty config file), their stderr in the log folder."""
+        self.env = {**env, "PYTHONUNBUFFERED": "1", "NEWSBOT_CONFIG": str(self.logs / "empty.toml")}
+        (self.logs / "empty.toml").write_text("", encoding="utf-8")
+        for n in range(count):
+            with (self.logs / f"{self.prefix}-{n}.log").open("wb") as log:
+                self.procs.append(
+                    await start_module(
+                        "bot", "run", env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=log.fileno()
+                    )
+                )
+
+    def tail(self) -> str:
+        """Return the end of every replica's log, for a failure message."""
+        return "\n".join(
+            f"replica {n}: {(self.logs / f'{self.prefix}-{n}.log').read_text(errors='replace')[-1500:]}"
+            for n in range(len(self.procs))
+        )
+
+    async def stop_all(self) -> None:
+        """Stop the replicas that are still running."""
+        for proc in self.procs:
+            await stop_process(proc)

@@ -114,23 +114,30 @@ class DiscordBot:
         self.ready = asyncio.Event()
         self.client: discord.Client | None = None
 
-    def _build_client(self) -> discord.Client:
-        return _Client(
-            self.handler,
-            self.ready,
-            intents=minimal_intents(),
-            member_cache_flags=discord.MemberCacheFlags.none(),
-            chunk_guilds_at_startup=False,
-            max_messages=None,
-            allowed_mentions=discord.AllowedMentions.none(),
-            guild_ready_timeout=self.guild_ready_timeout,
-        )
+    def _client_options(self) -> dict[str, Any]:
+        """Return the options of every client newsbot runs: minimal intents, no caches, no mentions."""
+        return {
+            "intents": minimal_intents(),
+            "member_cache_flags": discord.MemberCacheFlags.none(),
+            "chunk_guilds_at_startup": False,
+            "max_messages": None,
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "guild_ready_timeout": self.guild_ready_timeout,
+        }
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until `stop` is set, then close within a few seconds."""
+    def _build_client(self) -> discord.Client:
+        return _Client(self.handler, self.ready, **self._client_options())
+
+    def _token(self) -> str:
+        """Return the bot token, refusing to start without one."""
         token = self.settings.token.get_secret_value().strip() if self.settings.token else ""
         if not token:
             raise DiscordLoginError("no Discord token: set NEWSBOT_DISCORD__TOKEN")
+        return token
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then close within a few seconds."""
+        token = self._token()
         api_base = self.settings.api_base.rstrip("/")
         with discord_endpoints(api_base, self.settings.gateway_url):
             client = self._build_client()

@@ -1,0 +1,189 @@
+"""Three real `newsbot run` processes on one PostgreSQL posting one digest to 1,000 Discord channels.
+
+Shared by the test (tests/delivery/test_replicas.py: nothing lost, nothing twice, few 429s) and by
+`make bench` (bench/fanout.py: how close to Discord's floor three replicas get). The loopback Discord
+enforces the bot's 50 requests/s and each channel's 5 posts per 5 s with real 429s; every request it
+receives is counted, so a replica that sends past the shared budget shows up as 429s, and one that posts
+twice shows up as a second accepted POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from bot.core.ports import ChannelKey
+from bot.store.channels import SqlChannelStore
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade_database
+from bot.store.outbox import SqlOutbox
+from bot.store.shards import claimants
+from bot.store.tables import schedules
+from tests.fakes.discord import GUILD_ID, FakeDiscord
+from tests.fakes.process import Replicas, discord_run_env
+from tests.fakes.threaded import own_loop
+
+REPLICAS = 3
+CHANNELS = 1000
+DISCORD_RATE = 50.0  # the fake's global limit, which is Discord's: requests per second per bot
+FLOOR_SECONDS = CHANNELS / DISCORD_RATE
+START_TIMEOUT = 40.0  # three processes importing discord.py at once on a busy two-core machine
+POSTED = r"^/api/v10/channels/\d+/messages$"
+# What each replica is told beyond the fake's address. Delivery in flight per replica is kept to what
+# the shared budget serves in about a second, so a leased row never waits long enough to lose its lease;
+# the lease is short so a killed replica's rows are taken over within the run.
+SETTINGS = {
+    "NEWSBOT_DELIVERY__SERVE_HTTP": "false",
+    "NEWSBOT_DELIVERY__TICK_SECONDS": "0.5",
+    "NEWSBOT_DELIVERY__POLL_SECONDS": "0.2",
+    "NEWSBOT_DELIVERY__LEASE_SECONDS": "10",
+    "NEWSBOT_DELIVERY__CONCURRENCY": "32",
+    # Three processes on a shared two-core machine reach the fake with more spread than the default
+    # 30 ms margin covers; 50 ms costs 2 % of the rate (README: raise the margin if 429s show).
+    "NEWSBOT_DELIVERY__WINDOW_MARGIN": "0.05",
+    "NEWSBOT_DIGEST__POST_WHEN_EMPTY": "true",
+    "NEWSBOT_FEEDS__ENABLED": "false",
+    "NEWSBOT_LOG_LEVEL": "WARNING",
+}
+
+
+def channel_ids() -> list[str]:
+    """Return the 1,000 channel ids the digest goes to."""
+    return [str(1300000000000000000 + n) for n in range(CHANNELS)]
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """What one digest to every channel looked like from Discord's side."""
+
+    seconds: float  # from the first POST's arrival to the last accepted one's
+    posts: int  # raw POSTs to channels, whatever their answer
+    answered_429: int
+    lost: int  # channels without a message
+    duplicated: int  # channels showing more than one message
+    reposted: int  # channels whose one message was accepted by more than one POST (a nonce repeat)
+    sent_rows: int
+
+    @property
+    def ratio(self) -> float:
+        """Return the wall time over Discord's floor (1,000 posts at 50 a second)."""
+        return self.seconds / FLOOR_SECONDS
+
+    @property
+    def pct_429(self) -> float:
+        """Return the share of POSTs answered 429, in percent."""
+        return 100.0 * self.answered_429 / max(1, self.posts)
+
+
+class FanOutReplicas(Replicas):
+    """Three `newsbot run` processes and the database and fake they share."""
+
+    def __init__(self, fake: FakeDiscord, database_url: str, logs: Path) -> None:
+        super().__init__(logs, "replica")
+        self.fake = fake
+        self.database_url = database_url
+        self.engine = create_engine(database_url)
+        self.outbox = SqlOutbox(self.engine)
+        self.started_at = datetime.now(UTC)
+        self.runs = 0
+
+    async def start(self) -> None:
+        """Schedule the digest far ahead on every channel, start the replicas, wait for their gateways."""
+        channels = SqlChannelStore(self.engine)
+        now = datetime.now(UTC)
+        for channel in channel_ids():
+            await channels.set_schedule(
+                ChannelKey("discord", str(GUILD_ID), channel),
+                cron="0 8 * * *",
+                timezone="UTC",
+                user=None,
+                now=now,
+                next_fire_at=now + timedelta(days=1),
+            )
+        await self.spawn({**discord_run_env(self.fake, self.database_url), **SETTINGS}, REPLICAS)
+        # One replica runs the bot's one gateway shard; all three have opened their claims once they
+        # are up (the delivery engine starts beside them).
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(self.fake.sessions) < 1 or await claimants(self.engine) < REPLICAS:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replicas did not all start: {self.tail()}")
+            await asyncio.sleep(0.2)
+
+    async def fan_out(self, *, kill_midway: bool = False) -> FanOut:
+        """Make the digest due on every channel now and wait until every row is sent; with `kill_midway`,
+        SIGKILL one replica once half the channels have their message."""
+        before = len(self.fake.answers)
+        # A digest's dedupe key is its slot's minute, so each fan-out takes a slot an hour earlier than
+        # the last (well within the six hours a missed slot is still posted).
+        self.runs += 1
+        slot = self.started_at - timedelta(hours=self.runs)
+        async with self.engine.begin() as conn:
+            await conn.execute(update(schedules).values(next_fire_at=slot))
+        sent_before = (await self.outbox.counts()).get("sent", 0)
+        deadline = time.monotonic() + 6 * FLOOR_SECONDS
+        killed = False
+        while (sent := (await self.outbox.counts()).get("sent", 0) - sent_before) < CHANNELS:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {sent} of {CHANNELS} rows were sent:\n{self.tail()}")
+            if kill_midway and not killed and self._accepted(before) >= CHANNELS // 2:
+                victim = next(p for p in self.procs if p.returncode is None)
+                victim.send_signal(signal.SIGKILL)  # no cleanup: its leases simply run out
+                await victim.wait()
+                killed = True
+            await asyncio.sleep(0.2)
+        return self._figures(before, sent)
+
+    def _accepted(self, before: int) -> int:
+        return sum(1 for rec, status in self.fake.answers[before:] if status == 200 and rec.method == "POST")
+
+    def _figures(self, before: int, sent_rows: int) -> FanOut:
+        posted = re.compile(POSTED)
+        answers = [
+            (r, s) for r, s in self.fake.answers[before:] if r.method == "POST" and posted.search(r.path)
+        ]
+        accepted = [r for r, s in answers if s == 200]
+        nonces = {r.json["nonce"] for r, _ in answers}
+        shown = Counter(
+            m["channel_id"]
+            for msgs in self.fake.channel_messages.values()
+            for m in msgs
+            if m["nonce"] in nonces
+        )
+        accepted_per_channel = Counter(r.path.split("/")[-2] for r in accepted)
+        return FanOut(
+            seconds=max(r.at for r in accepted) - min(r.at for r, _ in answers),
+            posts=len(answers),
+            answered_429=sum(1 for _, s in answers if s == 429),
+            lost=sum(1 for ch in channel_ids() if shown[ch] == 0),
+            duplicated=sum(1 for n in shown.values() if n > 1),
+            reposted=sum(1 for n in accepted_per_channel.values() if n > 1),
+            sent_rows=sent_rows,
+        )
+
+    async def close(self) -> None:
+        """Stop the replicas that are still running and let go of the database."""
+        await self.stop_all()
+        await self.engine.dispose()
+
+
+@asynccontextmanager
+async def three_replicas(database_url: str, logs: Path) -> AsyncIterator[FanOutReplicas]:
+    """Start the rate-limited loopback Discord and three replicas on `database_url` (migrated first)."""
+    await upgrade_database(database_url)
+    async with own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+        replicas = FanOutReplicas(fake, database_url, logs)
+        try:
+            await replicas.start()
+            yield replicas
+        finally:
+            await replicas.close()
