@@ -48,6 +48,7 @@ from bot.store.outbox import AlertEnqueuer, SqlOutbox
 PAGE_SUFFIXES = (".html", ".htm")
 
 if TYPE_CHECKING:
+    from bot.adapters.slack.installations import WorkspaceTokens
     from bot.delivery.engine import DeliveryEngine
     from bot.feeds.poller import FeedPoller, PollSettings
     from bot.feeds.service import FeedService
@@ -150,13 +151,16 @@ def build_runners(application: App) -> list[Runner]:
         from bot.adapters.discord.bot import DiscordBot
 
         runners.append(DiscordBot(settings.discord, application.commands))
+    # One per process, shared by the Slack app and the sender, so both refresh a workspace's token
+    # under the same lock.
+    workspaces = slack_workspaces(application)
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
-        runners.append(SlackBot(settings.slack, application.commands))
+        runners.append(SlackBot(settings.slack, application.commands, workspaces=workspaces))
     wake: Callable[[], None] | None = None
     if settings.delivery.enabled:
-        delivery = build_delivery(application)
+        delivery = build_delivery(application, workspaces=workspaces)
         wake = delivery.worker.wake
         runners.append(delivery)
     if settings.feeds.enabled:
@@ -270,14 +274,36 @@ def process_owner() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
-    """Build the sender of every configured platform."""
+def slack_workspaces(application: App) -> WorkspaceTokens | None:
+    """Return the Slack installations newsbot serves in many workspaces, or None with one bot token."""
+    slack = application.settings.slack
+    if not slack.oauth or slack.client_secret is None or slack.token_key is None:
+        return None
+    from bot.adapters.slack.installations import build_workspace_tokens
+    from bot.adapters.slack.sender import make_client
+
+    return build_workspace_tokens(
+        application.engine,
+        client_id=slack.client_id or "",
+        client_secret=slack.client_secret,
+        token_key=slack.token_key,
+        client=make_client(None, slack.api_base),  # oauth.v2.access refreshes: never repeated silently
+        clock=application.service.clock,
+    )
+
+
+def build_senders(settings: Settings, workspaces: WorkspaceTokens | None = None) -> dict[str, Sender]:
+    """Build the sender of every configured platform; with `workspaces`, Slack posts with each one's token."""
     senders: dict[str, Sender] = {}
     if settings.discord.configured and settings.discord.token is not None:
         from bot.adapters.discord.sender import DiscordSender
 
         senders["discord"] = DiscordSender(settings.discord.api_base, settings.discord.token)
-    if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
+    if workspaces is not None:
+        from bot.adapters.slack.sender import SlackSender
+
+        senders["slack"] = SlackSender(None, api_base=settings.slack.api_base, workspaces=workspaces)
+    elif settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
         from bot.adapters.slack.sender import SlackSender
 
         senders["slack"] = SlackSender(settings.slack.bot_token, api_base=settings.slack.api_base)
@@ -344,6 +370,7 @@ def build_delivery(
     owner: str | None = None,
     metrics: DeliveryMetrics | None = None,
     serve_http: bool | None = None,
+    workspaces: WorkspaceTokens | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
     from bot.api.server import ApiServer, IngestApi
@@ -354,7 +381,9 @@ def build_delivery(
     clock = clock or application.service.clock
     metrics = metrics or DeliveryMetrics()
     outbox = SqlOutbox(application.engine)
-    chosen = dict(senders) if senders is not None else build_senders(settings)
+    if senders is None and workspaces is None:
+        workspaces = slack_workspaces(application)
+    chosen = dict(senders) if senders is not None else build_senders(settings, workspaces)
     composer = Composer(
         application.archive,
         application.channels,

@@ -79,7 +79,14 @@ def delivery_table(rows: list[Delivery]) -> Table:
     table = Table(
         "id", "status", "platform", "channel", "what", "attempts", "parts", "created (UTC)", "reason / result"
     )
-    styles = {"dead": "red", "pending": "yellow", "sending": "cyan", "skipped": "dim", "sent": "green"}
+    styles = {
+        "dead": "red",
+        "pending": "yellow",
+        "sending": "cyan",
+        "skipped": "dim",
+        "sent": "green",
+        "paused": "magenta",
+    }
     for d in rows:
         parts = f"{d.parts_sent}/{len(d.bodies)}" if d.bodies is not None else "-"
         table.add_row(

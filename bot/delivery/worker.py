@@ -186,7 +186,9 @@ class Worker:
                 return  # halted: the lease runs out and the row waits, unposted, for the database
             ticket = await limiter.acquire(channel) if limiter is not None else None
             started = time.perf_counter()
-            outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
+            outcome = await sender.send(
+                channel, bodies[part], key=delivery.part_key(part), workspace=delivery.key.workspace
+            )
             if self.metrics is not None:
                 self.metrics.send_seconds.labels(platform=platform).observe(time.perf_counter() - started)
             if limiter is not None and ticket is not None:

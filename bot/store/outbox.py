@@ -30,9 +30,10 @@ from bot.core.ports import ChannelKey, PutOutcome, TaggedSummary
 from bot.store.engine import WRITE, translated_errors
 from bot.store.tables import deliveries, digest_watermarks, is_channel, schedules, subscriptions
 
-Status = Literal["pending", "sending", "sent", "dead", "skipped"]
+# "paused": waiting, untouched, for its workspace to install newsbot again (bot/store/workspaces.py).
+Status = Literal["pending", "sending", "sent", "dead", "skipped", "paused"]
 Kind = Literal["digest", "alert"]
-STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped")
+STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped", "paused")
 NO_SENDER_PLATFORMS = frozenset({"console"})  # channels no process can post to: never queued
 
 

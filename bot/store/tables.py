@@ -263,3 +263,38 @@ rate_budgets = Table(
     Column("tokens", Float(), nullable=False),
     Column("refreshed_at", UTCDateTime(), nullable=False),
 )
+
+# Slack installations in many workspaces (README "Slack in many workspaces"): slack_sdk's async
+# SQLAlchemy stores read and write these tables, built by its own classmethods on newsbot's metadata so
+# that Alembic (migrations/versions/0008_slack_installations.py), not create_all at run time, owns them.
+# Two differences from slack_sdk's schema, both in the migration too: the token columns are Text, since
+# they hold Fernet ciphertext (a 60-character token encrypts to ~180 characters, past String(200)); and
+# the timestamps stay naive UTC because slack_sdk writes them so (normalize_datetime_for_db).
+SLACK_TOKEN_COLUMNS = {
+    "slack_installations": (
+        "bot_token",
+        "bot_refresh_token",
+        "user_token",
+        "user_refresh_token",
+        "incoming_webhook_url",  # the URL is itself the credential that posts to the channel
+    ),
+    "slack_bots": ("bot_token", "bot_refresh_token"),
+}
+
+
+def _slack_tables() -> tuple[Table, Table, Table]:
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+    built = (
+        SQLAlchemyInstallationStore.build_installations_table(metadata, "slack_installations"),
+        SQLAlchemyInstallationStore.build_bots_table(metadata, "slack_bots"),
+        SQLAlchemyOAuthStateStore.build_oauth_states_table(metadata, "slack_oauth_states"),
+    )
+    for table in built:
+        for name in SLACK_TOKEN_COLUMNS.get(table.name, ()):
+            table.c[name].type = Text()
+    return built
+
+
+slack_installations, slack_bots, slack_oauth_states = _slack_tables()
