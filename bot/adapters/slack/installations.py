@@ -183,6 +183,10 @@ class WorkspaceTokens:
             count.deliveries,
         )
 
+    def explain(self, error: BaseException) -> str:
+        """Say why looking up a token failed, without echoing anything secret."""
+        return explain(error)
+
     def _expiring(self, bot: Bot) -> bool:
         expires = bot.bot_token_expires_at
         if bot.bot_refresh_token is None or expires is None:
@@ -215,3 +219,10 @@ def _cause(error: BaseException) -> str:
     api_error = getattr(error, "api_error", None)
     data = getattr(getattr(api_error, "response", None), "data", None)
     return str(data.get("error")) if isinstance(data, dict) else type(error).__name__
+
+
+def explain(error: BaseException) -> str:
+    """Say why a workspace's token could not be had, without echoing anything secret."""
+    # The cipher's ValueError names the setting to fix; other errors (the database, the network)
+    # are named by type, since their text may quote a statement or a request.
+    return str(error) if type(error) is ValueError else type(error).__name__

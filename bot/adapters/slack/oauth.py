@@ -24,7 +24,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
-from bot.adapters.slack.installations import STATE_SECONDS, WorkspaceTokens
+from bot.adapters.slack.installations import STATE_SECONDS, WorkspaceTokens, explain
 from bot.adapters.slack.manifest import INSTALL_PATH, REDIRECT_PATH, SCOPES
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,11 @@ class WorkspaceAuthorize(AsyncAuthorize):
         actor_team_id: str | None = None,
         actor_user_id: str | None = None,
     ) -> AuthorizeResult | None:
-        bot = await self.tokens.bot(team_id, enterprise_id)
+        try:
+            bot = await self.tokens.bot(team_id, enterprise_id)
+        except Exception as error:  # the database, or a key that no longer opens the stored token
+            log.error("slack: cannot read workspace %s's installation: %s", team_id, explain(error))
+            return None  # Bolt answers the user that the installation is unavailable
         if bot is None:
             log.warning("slack: a request from workspace %s, where newsbot is not installed", team_id)
             return None

@@ -68,6 +68,10 @@ class WorkspaceTokenSource(Protocol):
         """Pause everything queued for the workspace, with `why` as the reason."""
         ...
 
+    def explain(self, error: BaseException) -> str:
+        """Say why looking up a token failed, without echoing anything secret."""
+        ...
+
 
 class SlackSender:
     """The Slack side of delivery: one chat.postMessage per body, tagged with the delivery key.
@@ -107,10 +111,9 @@ class SlackSender:
                     await self.workspaces.unusable(workspace, why)
                     return RetryLater(TRANSIENT_BACKOFF, why)
             except Exception as exc:  # a sender never raises: the database or Slack's refresh failed
-                log.warning("slack: no token for workspace %s: %s", workspace, type(exc).__name__)
-                return RetryLater(
-                    TRANSIENT_BACKOFF, f"no token for workspace {workspace}: {type(exc).__name__}"
-                )
+                why = f"no token for workspace {workspace}: {self.workspaces.explain(exc)}"
+                log.warning("slack: %s", why)
+                return RetryLater(TRANSIENT_BACKOFF, why)
             args["token"] = token  # slack_sdk sends it as the Authorization header of this call only
         try:
             response = await self.client.api_call("chat.postMessage", json=args)

@@ -191,7 +191,7 @@ def authorization(call: Any) -> str:
     return str(call.headers.get("Authorization", "")).removeprefix("Bearer ")
 
 
-async def test_two_workspaces_installed_through_the_flow_are_each_answered_with_their_own_token(
+async def test_two_workspaces_installed_through_the_flow_are_answered_and_posted_to_with_their_own_tokens(
     running: Running, slack: FakeSlack, news_app: App
 ) -> None:
     for n, team in enumerate(TEAMS, start=1):
@@ -213,14 +213,29 @@ async def test_two_workspaces_installed_through_the_flow_are_each_answered_with_
         [sub] = await news_app.channels.subscriptions(ChannelKey("slack", team, channel))
         assert sub.topic_id == "drones"
 
-    # A story on drones queues one alert per workspace; each is posted with that workspace's token.
+    # A digest falls due in each workspace and a story on drones queues one alert in each; all of it
+    # goes out through the outbox, each post with its own workspace's token.
     await news_app.service.ingest([drone_story(1)])
+    now = news_app.service.clock()
+    for team, channel in TEAMS.items():
+        key = ChannelKey("slack", team, channel)
+        await news_app.channels.set_schedule(
+            key, cron="0 8 * * *", timezone="UTC", user=None, now=now, next_fire_at=now
+        )
     delivery = build_delivery(news_app, workspaces=running.workspaces, serve_http=False)
+    assert await delivery.ticker.tick() == 2
     await delivery.worker.drain()
-    posts = {p.channel: p.team for p in slack.posted}
-    assert posts == {channel: team for team, channel in TEAMS.items()}
-    tokens = {c.params["channel"]: authorization(c) for c in slack.calls_to("chat.postMessage")}
-    assert tokens == {channel: slack.issued[team][0] for team, channel in TEAMS.items()}
+
+    sent = await SqlOutbox(news_app.engine).find(status="sent")
+    assert sorted((d.kind, d.key.workspace) for d in sent) == [
+        ("alert", "T0AAA"),
+        ("alert", "T0BBB"),
+        ("digest", "T0AAA"),
+        ("digest", "T0BBB"),
+    ]
+    assert {(p.channel, p.team) for p in slack.posted} == {(c, t) for t, c in TEAMS.items()}
+    tokens = {(c.params["channel"], authorization(c)) for c in slack.calls_to("chat.postMessage")}
+    assert tokens == {(channel, slack.issued[team][0]) for team, channel in TEAMS.items()}
 
 
 async def test_an_uninstall_pauses_that_workspace_with_its_reason_and_a_reinstall_resumes_it(
