@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from bot.adapters.slack.manifest import PLACEHOLDER_URL, SlackSetupError, manifest_yaml
-from bot.cli.common import settings_from
+from bot.cli.common import consoles, fail, run_with_app, settings_from
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 slack_app = typer.Typer(help="Slack app set-up.", no_args_is_help=True)
 
@@ -74,3 +81,68 @@ def token_key() -> None:
     from cryptography.fernet import Fernet
 
     typer.echo(Fernet.generate_key().decode())
+
+
+@slack_app.command("workspaces")
+def workspaces(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the workspaces as one JSON document.")
+    ] = False,
+) -> None:
+    """List the workspaces newsbot is installed in (many-workspace mode), and any that are paused, with why."""
+    settings = settings_from(ctx)
+    if not settings.slack.oauth:
+        raise fail(
+            "Slack runs with one bot token: set NEWSBOT_SLACK__CLIENT_ID and __CLIENT_SECRET to install "
+            "newsbot in many workspaces (README: Slack in many workspaces)"
+        )
+    client_id = settings.slack.client_id or ""
+
+    async def show(application: App) -> int:
+        from bot.store.workspaces import slack_workspaces
+
+        found = await slack_workspaces(application.engine, client_id)
+        if as_json:
+            rows = [
+                {
+                    "workspace": w.workspace,
+                    "name": w.name,
+                    "installed_at": _when(w.installed_at) or None,
+                    "token_expires_at": _when(w.token_expires_at) or None,
+                    "paused_reason": w.paused_reason,
+                    "paused_deliveries": w.paused_deliveries,
+                }
+                for w in found
+            ]
+            typer.echo(json.dumps({"workspaces": rows}, ensure_ascii=False, indent=2))
+            return 0
+        out, _ = consoles()
+        if not found:
+            out.print(
+                "no workspace has installed newsbot yet: open /slack/install on the Slack port",
+                highlight=False,
+            )
+            return 0
+        table = Table("workspace", "name", "installed (UTC)", "token expires (UTC)", "paused")
+        for w in found:
+            paused = (
+                f"{w.paused_deliveries} queued: {w.paused_reason or 'paused'}"
+                if w.paused_reason or w.paused_deliveries
+                else ""
+            )
+            table.add_row(
+                escape(w.workspace),
+                escape(w.name or ""),
+                _when(w.installed_at) or "not installed",
+                _when(w.token_expires_at) or ("-" if w.installed_at else ""),
+                escape(paused),
+            )
+        out.print(table)
+        return 0
+
+    run_with_app(ctx, show)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else ""

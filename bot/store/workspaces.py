@@ -19,13 +19,13 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Table, and_, func, text, update
+from sqlalchemy import ColumnElement, Table, and_, func, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.engine import WRITE, translated_errors
-from bot.store.tables import deliveries, schedules, subscriptions
+from bot.store.tables import deliveries, schedules, slack_bots, subscriptions
 
 # Every workspace-wide pause reason starts with this, so resuming lifts those and no other pause.
 WORKSPACE_PAUSE = "workspace paused: "
@@ -103,6 +103,72 @@ def _in_workspace(table: Table, platform: str, workspace: str) -> ColumnElement[
 def _workspace_paused(column: ColumnElement[str | None]) -> ColumnElement[bool]:
     # substr rather than LIKE: the prefix needs no escaping, and both engines spell it the same.
     return func.substr(column, 1, len(WORKSPACE_PAUSE)) == WORKSPACE_PAUSE
+
+
+@dataclass(frozen=True, slots=True)
+class SlackWorkspace:
+    """A Slack workspace as `newsbot slack workspaces` lists it: installed or not, and why it is paused."""
+
+    workspace: str
+    name: str | None
+    installed_at: datetime | None  # None: not installed (uninstalled, or never)
+    token_expires_at: datetime | None  # None: a token that does not expire
+    paused_reason: str | None
+    paused_deliveries: int
+
+
+async def slack_workspaces(engine: AsyncEngine, client_id: str) -> list[SlackWorkspace]:
+    """Return every workspace newsbot is installed in or still holds paused work for, by id."""
+    b = slack_bots.c
+    installed: dict[str, tuple[str | None, datetime | None, datetime | None]] = {}
+    paused: dict[str, tuple[str | None, int]] = {}
+    async with translated_errors(), engine.connect() as conn:
+        rows = await conn.execute(
+            select(b.team_id, b.team_name, b.installed_at, b.bot_token_expires_at)
+            .where(b.client_id == client_id, b.bot_token.is_not(None))
+            .order_by(b.installed_at)
+        )
+        for row in rows:  # oldest first: the latest installation of a workspace wins
+            installed[row.team_id or ""] = (
+                row.team_name,
+                _utc(row.installed_at),
+                _utc(row.bot_token_expires_at),
+            )
+        reasons = union(
+            *(
+                select(t.c.workspace, t.c.paused_reason).where(
+                    t.c.platform == "slack", _workspace_paused(t.c.paused_reason)
+                )
+                for t in (subscriptions, schedules)
+            )
+        ).subquery()
+        by_workspace = select(reasons.c.workspace, func.max(reasons.c.paused_reason)).group_by(
+            reasons.c.workspace
+        )
+        for workspace, reason in await conn.execute(by_workspace):
+            paused[workspace] = (reason, 0)
+        d = deliveries.c
+        counted = (
+            select(d.workspace, func.count())
+            .where(d.platform == "slack", d.status == "paused")
+            .group_by(d.workspace)
+        )
+        for workspace, n in await conn.execute(counted):
+            reason = paused.get(workspace, (None, 0))[0]
+            paused[workspace] = (reason, int(n))
+    found = []
+    for workspace in sorted(set(installed) | set(paused)):
+        name, installed_at, expires = installed.get(workspace, (None, None, None))
+        reason, count = paused.get(workspace, (None, 0))
+        found.append(SlackWorkspace(workspace, name, installed_at, expires, reason, count))
+    return found
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # slack_sdk's tables keep naive UTC timestamps (see bot/store/tables.py).
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class KeyedLock:

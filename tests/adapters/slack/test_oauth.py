@@ -33,6 +33,7 @@ from bot.settings import Settings, SlackSettings
 from bot.store.outbox import SqlOutbox
 from bot.store.tables import slack_bots, slack_installations
 from bot.store.workspaces import WORKSPACE_PAUSE
+from bot.store.workspaces import slack_workspaces as slack_workspaces_in
 from tests.adapters.slack.test_bot import ROOT, example, free_port
 from tests.fakes.slack import (
     APP_ID,
@@ -262,6 +263,12 @@ async def test_an_uninstall_pauses_that_workspace_with_its_reason_and_a_reinstal
     assert other.paused_reason is None
     assert await running.workspaces.store.async_find_bot(enterprise_id=None, team_id="T0AAA") is None
 
+    listed = {w.workspace: w for w in await slack_workspaces_in(news_app.engine, CLIENT_ID)}
+    assert listed["T0AAA"].installed_at is None
+    assert (listed["T0AAA"].paused_reason, listed["T0AAA"].paused_deliveries) == (paused.last_error, 1)
+    assert listed["T0BBB"].installed_at is not None
+    assert listed["T0BBB"].paused_reason is None
+
     delivery = build_delivery(news_app, workspaces=running.workspaces, serve_http=False)
     await delivery.worker.drain()
     assert [p.channel for p in slack.posted] == ["C0BBB"]  # the other workspace is not held up
@@ -370,3 +377,50 @@ async def test_an_expiring_token_is_refreshed_once_when_two_senders_post_at_the_
         assert fresh != issued["access_token"]
         assert [authorization(c) for c in slack.calls_to("chat.postMessage")] == [fresh, fresh]
         assert all(type(o).__name__ == "Sent" for o in outcomes), outcomes
+
+
+async def test_a_command_in_a_workspace_with_an_expiring_token_refreshes_it_once_and_is_answered(
+    running: Running, slack: FakeSlack
+) -> None:
+    await running.install("T0AAA", "code-1", expires_in=60)  # inside the two-hour refresh window
+    first = slack.issued["T0AAA"][0]
+
+    answers = [
+        await running.command("T0AAA", "topic drones", f"r{i}", user=ADMINS["T0AAA"]) for i in range(2)
+    ]
+    done = await running.command("T0AAA", "subscribe drones", "sub", user=ADMINS["T0AAA"])
+
+    assert all(a["text"].startswith("Topic: Drones") for a in answers)
+    assert len(slack.refreshes()) == 1  # the refreshed token lasts 12 hours: the next requests reuse it
+    fresh = slack.issued["T0AAA"][-1]
+    assert fresh != first
+    [lookup] = slack.calls_to("users.info")
+    assert authorization(lookup) == fresh
+    assert "drones" in json.dumps(done).lower()
+
+
+def test_the_workspaces_command_lists_them_and_refuses_single_workspace_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.main import app as cli
+
+    monkeypatch.setenv("NEWSBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("NEWSBOT_TAXONOMY_PATH", str(ROOT / "config" / "topics.yaml"))
+    monkeypatch.setenv("NEWSBOT_SLACK__BOT_TOKEN", "xoxb-one-workspace")
+    single = CliRunner().invoke(cli, ["slack", "workspaces"])
+    monkeypatch.delenv("NEWSBOT_SLACK__BOT_TOKEN")
+    for name, value in {
+        "CLIENT_ID": CLIENT_ID,
+        "CLIENT_SECRET": CLIENT_SECRET,
+        "SIGNING_SECRET": SIGNING_SECRET,
+        "TOKEN_KEY": TOKEN_KEY,
+    }.items():
+        monkeypatch.setenv(f"NEWSBOT_SLACK__{name}", value)
+    listed = CliRunner().invoke(cli, ["slack", "workspaces", "--json"])
+
+    assert single.exit_code == 2
+    assert "one bot token" in single.output
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == {"workspaces": []}
