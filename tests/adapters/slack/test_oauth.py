@@ -26,7 +26,7 @@ from sqlalchemy import select
 from bot.adapters.slack.bot import SlackBot
 from bot.adapters.slack.installations import WorkspaceTokens
 from bot.adapters.slack.sender import SlackSender
-from bot.app import App, build_delivery, open_app, slack_workspaces
+from bot.app import App, app_preview_deps, build_delivery, open_app, slack_workspaces
 from bot.core.ports import ChannelKey
 from bot.core.summary import Section, Summary
 from bot.settings import Settings, SlackSettings
@@ -263,6 +263,10 @@ async def test_an_uninstall_pauses_that_workspace_with_its_reason_and_a_reinstal
     assert other.paused_reason is None
     assert await running.workspaces.store.async_find_bot(enterprise_id=None, team_id="T0AAA") is None
 
+    page = await app_preview_deps(news_app).status.status(deliveries=10)
+    [shown] = [d for d in page.deliveries if d.status == "paused"]
+    assert (shown.workspace, shown.reason) == ("T0AAA", paused.last_error)
+    assert page.counts["paused"] == 1
     listed = {w.workspace: w for w in await slack_workspaces_in(news_app.engine, CLIENT_ID)}
     assert listed["T0AAA"].installed_at is None
     assert (listed["T0AAA"].paused_reason, listed["T0AAA"].paused_deliveries) == (paused.last_error, 1)
