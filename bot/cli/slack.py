@@ -100,9 +100,9 @@ def workspaces(
     client_id = settings.slack.client_id or ""
 
     async def show(application: App) -> int:
-        from bot.store.workspaces import slack_workspaces
+        from bot.store.workspaces import list_slack_workspaces
 
-        found = await slack_workspaces(application.engine, client_id)
+        found = await list_slack_workspaces(application.engine, client_id)
         if as_json:
             rows = [
                 {

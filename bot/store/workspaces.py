@@ -117,7 +117,7 @@ class SlackWorkspace:
     paused_deliveries: int
 
 
-async def slack_workspaces(engine: AsyncEngine, client_id: str) -> list[SlackWorkspace]:
+async def list_slack_workspaces(engine: AsyncEngine, client_id: str) -> list[SlackWorkspace]:
     """Return every workspace newsbot is installed in or still holds paused work for, by id."""
     b = slack_bots.c
     installed: dict[str, tuple[str | None, datetime | None, datetime | None]] = {}

@@ -32,8 +32,7 @@ from bot.core.summary import Section, Summary
 from bot.settings import Settings, SlackSettings
 from bot.store.outbox import SqlOutbox
 from bot.store.tables import slack_bots, slack_installations
-from bot.store.workspaces import WORKSPACE_PAUSE
-from bot.store.workspaces import slack_workspaces as slack_workspaces_in
+from bot.store.workspaces import WORKSPACE_PAUSE, list_slack_workspaces
 from tests.adapters.slack.test_bot import ROOT, example, free_port
 from tests.fakes.slack import (
     APP_ID,
@@ -267,7 +266,7 @@ async def test_an_uninstall_pauses_that_workspace_with_its_reason_and_a_reinstal
     [shown] = [d for d in page.deliveries if d.status == "paused"]
     assert (shown.workspace, shown.reason) == ("T0AAA", paused.last_error)
     assert page.counts["paused"] == 1
-    listed = {w.workspace: w for w in await slack_workspaces_in(news_app.engine, CLIENT_ID)}
+    listed = {w.workspace: w for w in await list_slack_workspaces(news_app.engine, CLIENT_ID)}
     assert listed["T0AAA"].installed_at is None
     assert (listed["T0AAA"].paused_reason, listed["T0AAA"].paused_deliveries) == (paused.last_error, 1)
     assert listed["T0BBB"].installed_at is not None
