@@ -116,6 +116,8 @@ class WorkspaceTokens:
         pauses: SqlWorkspacePauses,
         *,
         clock: Clock = lambda: datetime.now(UTC),
+        # Expiry is compared with the epoch clock slack_sdk's rotator itself uses, so the two always agree
+        # on whether a token is due (it stores expiry as epoch seconds).
         wall: Callable[[], float] = time.time,
         refresh_before_minutes: int = REFRESH_BEFORE_MINUTES,
     ) -> None:
