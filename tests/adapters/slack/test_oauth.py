@@ -427,3 +427,39 @@ def test_the_workspaces_command_lists_them_and_refuses_single_workspace_mode(
     assert "one bot token" in single.output
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout) == {"workspaces": []}
+
+
+async def test_an_install_begun_on_one_replica_finishes_on_another(
+    postgres_url: str, slack: FakeSlack
+) -> None:
+    settings = Settings(
+        database_url=postgres_url, taxonomy_path=ROOT / "config" / "topics.yaml", slack=oauth_settings(slack)
+    )
+    other = settings.model_copy(update={"slack": oauth_settings(slack)})  # its own port
+    async with open_app(settings) as first, open_app(other, migrate=False) as second:
+        replicas: list[tuple[SlackBot, WorkspaceTokens]] = []
+        for application in (first, second):
+            workspaces = slack_workspaces(application)
+            assert workspaces is not None
+            bot = SlackBot(application.settings.slack, application.commands, workspaces=workspaces)
+            await bot.start()
+            replicas.append((bot, workspaces))
+        try:
+            async with aiohttp.ClientSession() as http:
+                begun, ended = (
+                    Running(bot, keeper, http, slack, asyncio.Event()) for bot, keeper in replicas
+                )
+                async with http.get(f"{begun.base}/slack/install", allow_redirects=False) as started:
+                    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+                    cookie = started.headers["Set-Cookie"].split(";")[0]
+                slack.grant("code-1", "T0AAA")
+                url = f"{ended.base}/slack/oauth_redirect?code=code-1&state={state}"
+                async with http.get(url, headers={"Cookie": cookie}) as finished:
+                    assert finished.status == 200, await finished.text()
+                answer = await begun.command("T0AAA", "topic drones", "r1")  # the first replica knows it too
+                async with http.get(url, headers={"Cookie": cookie}) as again:
+                    assert again.status != 200  # a state works once, whichever replica sees it
+        finally:
+            for bot, _ in replicas:
+                await bot.close()
+    assert answer["response_type"] == "ephemeral"
