@@ -52,6 +52,7 @@ from bot.store.thread_rows import SqlThreadRows
 PAGE_SUFFIXES = (".html", ".htm")
 
 if TYPE_CHECKING:
+    from bot.adapters.slack.installations import WorkspaceTokens
     from bot.delivery.engine import DeliveryEngine
     from bot.feeds.poller import FeedPoller, PollSettings
     from bot.feeds.service import FeedService
@@ -160,13 +161,16 @@ def build_runners(application: App) -> list[Runner]:
         # holding no shard has none, and delivery asks Discord's REST API instead).
         hint = getattr(discord, "channel_shape", None)
         runners.append(discord)
+    # One per process, shared by the Slack app and the sender, so both refresh a workspace's token
+    # under the same lock.
+    workspaces = slack_workspaces(application)
     if settings.slack.configured:
         from bot.adapters.slack.bot import SlackBot
 
-        runners.append(SlackBot(settings.slack, application.commands))
+        runners.append(SlackBot(settings.slack, application.commands, workspaces=workspaces))
     wake: Callable[[], None] | None = None
     if settings.delivery.enabled:
-        delivery = build_delivery(application, channel_hint=hint)
+        delivery = build_delivery(application, channel_hint=hint, workspaces=workspaces)
         wake = delivery.worker.wake
         runners.append(delivery)
     if settings.feeds.enabled:
@@ -312,14 +316,37 @@ def process_owner() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
-    """Build the sender of every configured platform."""
+def slack_workspaces(application: App) -> WorkspaceTokens | None:
+    """Return the Slack installations newsbot serves in many workspaces, or None with one bot token."""
+    slack = application.settings.slack
+    if not slack.oauth or slack.client_secret is None or slack.token_key is None:
+        return None
+    from bot.adapters.slack.installations import build_workspace_tokens
+    from bot.adapters.slack.sender import SEND_TIMEOUT, make_client
+
+    return build_workspace_tokens(
+        application.engine,
+        client_id=slack.client_id or "",
+        client_secret=slack.client_secret,
+        token_key=slack.token_key,
+        # oauth.v2.access refreshes: never repeated silently
+        client=make_client(None, slack.api_base, timeout=SEND_TIMEOUT),
+        clock=application.service.clock,
+    )
+
+
+def build_senders(settings: Settings, workspaces: WorkspaceTokens | None = None) -> dict[str, Sender]:
+    """Build the sender of every configured platform; with `workspaces`, Slack posts with each one's token."""
     senders: dict[str, Sender] = {}
     if settings.discord.configured and settings.discord.token is not None:
         from bot.adapters.discord.sender import DiscordSender
 
         senders["discord"] = DiscordSender(settings.discord.api_base, settings.discord.token)
-    if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
+    if workspaces is not None:
+        from bot.adapters.slack.sender import SlackSender
+
+        senders["slack"] = SlackSender(None, api_base=settings.slack.api_base, workspaces=workspaces)
+    elif settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
         from bot.adapters.slack.sender import SlackSender
 
         senders["slack"] = SlackSender(settings.slack.bot_token, api_base=settings.slack.api_base)
@@ -422,6 +449,7 @@ def build_delivery(
     serve_http: bool | None = None,
     threads: Mapping[str, ThreadApi] | None = None,
     channel_hint: Callable[[str], ChannelShape | None] | None = None,
+    workspaces: WorkspaceTokens | None = None,
 ) -> DeliveryEngine:
     """Wire the delivery engine from the app's settings; each keyword replaces one part (tests, bench/)."""
     from bot.api.server import ApiServer, IngestApi
@@ -432,7 +460,9 @@ def build_delivery(
     clock = clock or application.service.clock
     metrics = metrics or DeliveryMetrics()
     outbox = SqlOutbox(application.engine)
-    chosen = dict(senders) if senders is not None else build_senders(settings)
+    if senders is None and workspaces is None:
+        workspaces = slack_workspaces(application)
+    chosen = dict(senders) if senders is not None else build_senders(settings, workspaces)
     owner = owner or process_owner()
     chosen_limiters = (
         limiters

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -162,8 +163,71 @@ class SlackSettings(_Section):
     command: str = "/news"
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_base: str = "https://slack.com/api/"
+    # Many workspaces: Slack's OAuth install flow instead of one bot token (README "Slack in many
+    # workspaces"). Installations live in the database, their tokens encrypted with token_key.
+    client_id: str | None = None
+    client_secret: SecretStr | None = Field(default=None, validate_default=True)
+    # One or more Fernet keys, comma-separated: the first encrypts, every one decrypts (key rotation).
+    token_key: SecretStr | None = Field(default=None, validate_default=True)
 
     _split_admins = field_validator("admins", mode="before")(_split_list)
+
+    @field_validator("client_id")
+    @classmethod
+    def _oauth_alone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is None:
+            return None
+        if _has(info.data.get("bot_token")):
+            raise ValueError(
+                "set either NEWSBOT_SLACK__BOT_TOKEN (one workspace) or NEWSBOT_SLACK__CLIENT_ID and "
+                "__CLIENT_SECRET (newsbot installed in many workspaces through Slack's OAuth flow), not both"
+            )
+        if _has(info.data.get("app_token")):
+            raise ValueError(
+                "the OAuth install flow needs HTTP mode (Slack redirects browsers to /slack/oauth_redirect): "
+                "unset NEWSBOT_SLACK__APP_TOKEN"
+            )
+        if not _has(info.data.get("signing_secret")):
+            raise ValueError(
+                "the OAuth install flow also needs NEWSBOT_SLACK__SIGNING_SECRET (Basic Information → "
+                "App Credentials on the app's page)"
+            )
+        return value
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_with_id(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if bool(info.data.get("client_id")) != _has(value):
+            raise ValueError(
+                "NEWSBOT_SLACK__CLIENT_ID and NEWSBOT_SLACK__CLIENT_SECRET go together: set both (from the "
+                "app's Basic Information page) or neither"
+            )
+        return value
+
+    @field_validator("token_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not info.data.get("client_id"):
+            return value
+        keys = [k.strip() for k in (value.get_secret_value() if value else "").split(",") if k.strip()]
+        if not keys:
+            raise ValueError(
+                "newsbot keeps each workspace's tokens encrypted and needs a key for it: generate one with "
+                "`newsbot slack token-key` and set it here"
+            )
+        for position, key in enumerate(keys, start=1):
+            if not _is_fernet_key(key):
+                raise ValueError(
+                    f"key {position} is not a Fernet key (32 bytes in URL-safe base64, 44 characters); "
+                    "generate one with `newsbot slack token-key`"
+                )
+        return value
+
+    @property
+    def oauth(self) -> bool:
+        """Return whether newsbot runs Slack's install flow for many workspaces (client id and secret set)."""
+        return bool(self.client_id) and _has(self.client_secret)
 
     @property
     def socket_mode(self) -> bool:
@@ -172,7 +236,9 @@ class SlackSettings(_Section):
 
     @property
     def configured(self) -> bool:
-        """Return whether the bot token and either the signing secret or an app token are set."""
+        """Return whether one workspace's bot token, or the OAuth app's credentials, can run the app."""
+        if self.oauth:
+            return _has(self.signing_secret) and _has(self.token_key)
         return _has(self.bot_token) and (_has(self.signing_secret) or _has(self.app_token))
 
 
@@ -300,6 +366,16 @@ class Settings(BaseSettings):
 
 def _has(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value())
+
+
+def _is_fernet_key(key: str) -> bool:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key)
+    except ValueError:  # also binascii.Error, a subclass
+        return False
+    return True
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

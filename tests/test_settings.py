@@ -189,3 +189,65 @@ def test_a_bad_shard_count_is_refused_with_the_variable_named(
         load_settings()
     assert "NEWSBOT_DISCORD__SHARD_COUNT" in str(refused.value)
     assert "'auto'" in str(refused.value)
+
+
+OAUTH_KEY = "bm90IGEgc2VjcmV0LCBqdXN0IDMyIGJ5dGVzIGxvbmc="  # 32 bytes in URL-safe base64
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {},
+            "slack.token_key (NEWSBOT_SLACK__TOKEN_KEY): newsbot keeps each workspace's tokens "
+            "encrypted and needs a key for it: generate one with `newsbot slack token-key`",
+        ),
+        (
+            {"NEWSBOT_SLACK__TOKEN_KEY": "not-a-key"},
+            "NEWSBOT_SLACK__TOKEN_KEY): key 1 is not a Fernet key (32 bytes in URL-safe base64, 44 characters)",
+        ),
+        (
+            {"NEWSBOT_SLACK__TOKEN_KEY": f"{OAUTH_KEY},{OAUTH_KEY[:-3]}"},
+            "key 2 is not a Fernet key",
+        ),
+        (
+            {"NEWSBOT_SLACK__TOKEN_KEY": OAUTH_KEY, "NEWSBOT_SLACK__BOT_TOKEN": "xoxb-1"},
+            "(NEWSBOT_SLACK__CLIENT_ID): set either NEWSBOT_SLACK__BOT_TOKEN (one workspace) or",
+        ),
+        (
+            {"NEWSBOT_SLACK__TOKEN_KEY": OAUTH_KEY, "NEWSBOT_SLACK__CLIENT_SECRET": ""},
+            "NEWSBOT_SLACK__CLIENT_ID and NEWSBOT_SLACK__CLIENT_SECRET go together",
+        ),
+        (
+            {"NEWSBOT_SLACK__TOKEN_KEY": OAUTH_KEY, "NEWSBOT_SLACK__SIGNING_SECRET": ""},
+            "the OAuth install flow also needs NEWSBOT_SLACK__SIGNING_SECRET",
+        ),
+    ],
+)
+def test_slack_oauth_without_a_usable_token_key_or_with_a_bot_token_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    monkeypatch.setenv("NEWSBOT_SLACK__CLIENT_ID", "1111.2222")
+    monkeypatch.setenv("NEWSBOT_SLACK__CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("NEWSBOT_SLACK__SIGNING_SECRET", "signing-secret")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+
+    assert message in str(caught.value)
+    assert "not-a-key" not in str(caught.value)
+
+
+def test_slack_oauth_with_a_key_is_a_configured_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_SLACK__CLIENT_ID", "1111.2222")
+    monkeypatch.setenv("NEWSBOT_SLACK__CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("NEWSBOT_SLACK__SIGNING_SECRET", "signing-secret")
+    monkeypatch.setenv("NEWSBOT_SLACK__TOKEN_KEY", OAUTH_KEY)
+
+    settings = load_settings()
+
+    assert settings.platforms() == ["slack"]
+    assert settings.slack.oauth
+    assert OAUTH_KEY not in str(settings.masked())

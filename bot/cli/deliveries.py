@@ -89,11 +89,11 @@ def delivery_table(rows: list[Delivery]) -> Table:
     )
     styles = {
         "dead": "red",
-        "paused": "red",
         "pending": "yellow",
         "sending": "cyan",
         "skipped": "dim",
         "sent": "green",
+        "paused": "magenta",
     }
     for d in rows:
         parts = f"{d.parts_sent}/{len(d.bodies)}" if d.bodies is not None else "-"

@@ -206,8 +206,10 @@ class Sender(Protocol):
 
     platform: str
 
-    async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
-        """Post `body`; `key` is stable across retries of the same message (nonce / metadata)."""
+    async def send(
+        self, channel: str, body: dict[str, object], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
+        """Post `body`; `key` is stable across retries (nonce / metadata); `workspace` picks the token where each has its own."""
         ...
 
 

@@ -69,6 +69,8 @@ class ThreadApi(Protocol):
         """Return Sent(thread id) for the bot's post named `name` created since `since`, None if none."""
         ...
 
-    async def reply(self, channel: str, anchor: str, body: dict[str, Any], *, key: str) -> SendOutcome:
+    async def reply(
+        self, channel: str, anchor: str, body: dict[str, Any], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         """Post `body` into the thread anchored at `anchor` (a thread id, or the parent's ts)."""
         ...

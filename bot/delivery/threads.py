@@ -103,7 +103,9 @@ class Threads:
             return Failed(NO_ANCHOR)
         if delivery.step == "thread":
             return await api.start_thread(channel, anchor, body)
-        return await api.reply(channel, anchor, body, key=delivery.part_key(part))
+        return await api.reply(
+            channel, anchor, body, key=delivery.part_key(part), workspace=delivery.key.workspace
+        )
 
     async def _forum_post(self, api: ThreadApi, delivery: Delivery, body: Body) -> SendOutcome:
         channel = delivery.key.channel

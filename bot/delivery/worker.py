@@ -194,7 +194,9 @@ class Worker:
             if delivery.step is not None and self.threads is not None:
                 outcome = await self.threads.post(delivery, part, bodies[part])
             else:
-                outcome = await sender.send(channel, bodies[part], key=delivery.part_key(part))
+                outcome = await sender.send(
+                    channel, bodies[part], key=delivery.part_key(part), workspace=delivery.key.workspace
+                )
             if self.metrics is not None:
                 self.metrics.send_seconds.labels(platform=platform).observe(time.perf_counter() - started)
             if limiter is not None and ticket is not None:

@@ -31,6 +31,8 @@ from bot.core.ports import ChannelKey, PutOutcome, TaggedSummary
 from bot.store.engine import WRITE, translated_errors
 from bot.store.tables import deliveries, digest_watermarks, is_channel, schedules, subscriptions
 
+# "paused": waiting for a person (a missing permission) or for its Slack workspace to install newsbot
+# again (bot/store/workspaces.py).
 Status = Literal["pending", "sending", "sent", "dead", "skipped", "paused"]
 Kind = Literal["digest", "alert"]
 STATUSES: tuple[Status, ...] = ("pending", "sending", "sent", "dead", "skipped", "paused")

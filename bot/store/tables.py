@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     false,
+    func,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -314,4 +315,87 @@ discord_shards = Table(
     Column("shard_count", Integer(), nullable=False),
     Column("owner", String(128), nullable=False),
     Column("since", UTCDateTime(), nullable=False),
+)
+
+# Slack installations in many workspaces (README "Slack in many workspaces"): slack_sdk's async
+# SQLAlchemy stores read and write these tables, which Alembic (migrations/versions/0008_slack_installations.py),
+# not create_all at run time, creates. They are slack_sdk's schema written out, so that importing the store
+# does not import slack_sdk (tests/store/test_slack_tables.py holds them to slack_sdk's own builders), with
+# two differences: token columns are Text, since they hold Fernet ciphertext (a 60-character token encrypts
+# to ~180 characters, past slack_sdk's String(200)); and timestamps stay naive UTC, as slack_sdk writes them
+# (normalize_datetime_for_db).
+SLACK_TOKEN_COLUMNS = {
+    "slack_installations": (
+        "bot_token",
+        "bot_refresh_token",
+        "user_token",
+        "user_refresh_token",
+        "incoming_webhook_url",  # the URL is itself the credential that posts to the channel
+    ),
+    "slack_bots": ("bot_token", "bot_refresh_token"),
+}
+
+
+def _slack_workspace_columns() -> list[Column[Any]]:
+    return [
+        Column("id", Integer(), primary_key=True, autoincrement=True),
+        Column("client_id", String(32), nullable=False),
+        Column("app_id", String(32), nullable=False),
+        Column("enterprise_id", String(32)),
+        Column("enterprise_name", String(200)),
+    ]
+
+
+def _slack_bot_columns() -> list[Column[Any]]:
+    return [
+        Column("bot_token", Text()),
+        Column("bot_id", String(32)),
+        Column("bot_user_id", String(32)),
+        Column("bot_scopes", String(1000)),
+        Column("bot_refresh_token", Text()),
+        Column("bot_token_expires_at", DateTime()),
+    ]
+
+
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    *_slack_workspace_columns(),
+    Column("enterprise_url", String(200)),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    *_slack_bot_columns(),
+    Column("user_id", String(32), nullable=False),
+    Column("user_token", Text()),
+    Column("user_scopes", String(1000)),
+    Column("user_refresh_token", Text()),
+    Column("user_token_expires_at", DateTime()),
+    Column("incoming_webhook_url", Text()),
+    Column("incoming_webhook_channel", String(200)),
+    Column("incoming_webhook_channel_id", String(200)),
+    Column("incoming_webhook_configuration_url", String(200)),
+    Column("is_enterprise_install", Boolean(), default=False, nullable=False),
+    Column("token_type", String(32)),
+    Column("installed_at", DateTime(), nullable=False, default=func.now()),
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+)
+
+slack_bots = Table(
+    "slack_bots",
+    metadata,
+    *_slack_workspace_columns(),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    *_slack_bot_columns(),
+    Column("is_enterprise_install", Boolean(), default=False, nullable=False),
+    Column("installed_at", DateTime(), nullable=False, default=func.now()),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("state", String(200), nullable=False),
+    Column("expire_at", DateTime(), nullable=False),
 )

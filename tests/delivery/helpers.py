@@ -65,7 +65,9 @@ class RecordingSender:
     def fail(self, channel: str, *outcomes: SendOutcome) -> None:
         self.script[channel].extend(outcomes)
 
-    async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
+    async def send(
+        self, channel: str, body: dict[str, object], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         await asyncio.sleep(0)
         post = Post(channel, dict(body), key)
         self.attempts.append(post)

@@ -208,7 +208,7 @@ async def test_a_retry_resumes_at_the_first_unsent_part(database_url: str) -> No
         original = sender.send
         calls = 0
 
-        async def flaky(channel: str, body: dict[str, object], *, key: str):  # type: ignore[no-untyped-def]
+        async def flaky(channel: str, body: dict[str, object], *, key: str, workspace: str = ""):  # type: ignore[no-untyped-def]
             nonlocal calls
             calls += 1
             if calls == 2:

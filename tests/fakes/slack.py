@@ -16,6 +16,7 @@ imported from `bot/`, so a wrong constant in the code under test cannot make the
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -35,6 +36,14 @@ BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
 APP_TOKEN = "xapp-fake-app-token-0123456789"
 TEAM_ID = "T0FAKE"
 BOT_USER = "U0BOT"
+APP_ID = "A0NEWSBOT"
+
+# The app's OAuth credentials (Basic Information → App Credentials), for oauth.v2.access.
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "fake-client-secret-0123456789abcdef"
+# https://docs.slack.dev/authentication/using-token-rotation: a rotating access token lives 12 hours,
+# and each refresh token works once (the answer carries the next one).
+ROTATED_TOKEN_SECONDS = 43_200
 
 # https://docs.slack.dev/reference/methods/chat.postMessage (arguments `blocks` and `text`)
 MESSAGE_BLOCKS_MAX = 50
@@ -75,6 +84,17 @@ class Posted:
     previews: list[str] = field(default_factory=list)  # links shown with a preview card under the message
     thread_ts: str | None = None  # the parent's ts when this is a thread reply
     broadcast: bool = False  # a reply also shown in the channel (reply_broadcast)
+    team: str = TEAM_ID  # the workspace of the token it was posted with
+
+
+@dataclass
+class Grant:
+    """What approving the consent page in one workspace gave: the code's workspace and token lifetime."""
+
+    team_id: str
+    team_name: str
+    installer: str
+    expires_in: int | None  # None: the app does not rotate tokens
 
 
 @dataclass
@@ -104,8 +124,14 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     limits: RateLimits = field(default_factory=RateLimits)
     clock: Callable[[], float] = time.monotonic
+    channel_teams: dict[str, str] = field(default_factory=dict)  # a channel's workspace (default TEAM_ID)
 
     def __post_init__(self) -> None:
+        self.token_teams: dict[str, str] = dict.fromkeys(self.tokens, TEAM_ID)
+        self.grants: dict[str, Grant] = {}  # OAuth code → what it grants (each code works once)
+        self.refresh_tokens: dict[str, str] = {}  # unused refresh token → its workspace
+        self.issued: dict[str, list[str]] = defaultdict(list)  # workspace → bot tokens issued, oldest first
+        self._serial = itertools.count(1)
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
         self.refused: list[tuple[dict[str, Any], list[str]]] = []  # bodies answered invalid_blocks
@@ -177,6 +203,44 @@ class FakeSlack:
     def answer_next(self, method: str, status: int, body: str, content_type: str) -> None:
         """Make the next call of `method` get a raw answer, as from a proxy or a server that is not Slack."""
         self._injected[method].append(_Injected(status, body, content_type=content_type))
+
+    def grant(
+        self,
+        code: str,
+        team_id: str,
+        *,
+        team_name: str = "",
+        installer: str = "U0INSTALLER",
+        expires_in: int | None = None,
+    ) -> None:
+        """Make `code` (what Slack appends to the redirect URL) install the app in `team_id` once."""
+        self.grants[code] = Grant(team_id, team_name or f"Team {team_id}", installer, expires_in)
+
+    def issue(self, team_id: str, *, expires_in: int | None = None) -> dict[str, Any]:
+        """Create a bot token for `team_id` (and a refresh token when it expires) as oauth.v2.access does."""
+        n = next(self._serial)
+        rotating = expires_in is not None
+        token = f"{'xoxe.' if rotating else ''}xoxb-{team_id}-{n:04d}-fake"
+        self.tokens.add(token)
+        self.token_teams[token] = team_id
+        self.issued[team_id].append(token)
+        answer: dict[str, Any] = {"access_token": token}
+        if rotating:
+            refresh = f"xoxe-1-{team_id}-{n:04d}-refresh"
+            self.refresh_tokens[refresh] = team_id
+            answer.update(refresh_token=refresh, expires_in=expires_in)
+        return answer
+
+    def revoke(self, team_id: str) -> None:
+        """Invalidate every token of one workspace (what uninstalling the app does first)."""
+        for token, team in list(self.token_teams.items()):
+            if team == team_id:
+                self.tokens.discard(token)
+                del self.token_teams[token]
+
+    def refreshes(self) -> list[Call]:
+        """Return the oauth.v2.access calls that spent a refresh token."""
+        return [c for c in self.calls_to("oauth.v2.access") if c.params.get("grant_type") == "refresh_token"]
 
     def rate_limit_next(self, method: str, retry_after: int) -> None:
         """Make the next call of `method` answer 429 with Retry-After."""
@@ -265,34 +329,72 @@ class FakeSlack:
             if token not in self.app_tokens:
                 return _error("invalid_auth")
             return _ok({"url": f"ws://127.0.0.1:{self.port}/socket"})
+        if method == "oauth.v2.access":
+            return self._oauth_access(call)
         if token not in self.tokens:
             return _error("not_authed" if not token else "invalid_auth")
+        team = self.token_teams.get(token, TEAM_ID)
         if method == "auth.test":
+            default = team == TEAM_ID
             return _ok(
                 {
                     "url": "https://fake.slack.test/",
-                    "team": "Fake Team",
+                    "team": "Fake Team" if default else f"Team {team}",
                     "user": "newsbot",
-                    "team_id": TEAM_ID,
-                    "user_id": BOT_USER,
-                    "bot_id": "B0BOT",
+                    "team_id": team,
+                    "user_id": BOT_USER if default else f"U0BOT{team}",
+                    "bot_id": "B0BOT" if default else f"B0BOT{team}",
                     "is_enterprise_install": False,
                 }
             )
         if method == "users.info":
             user = self.users.get(str(call.params.get("user", "")))
-            if user is None:
+            # A token sees the members of its own workspace only.
+            if user is None or user.get("team_id", TEAM_ID) != team:
                 return _error("user_not_found")
             return _ok({"user": {"id": call.params["user"], "team_id": TEAM_ID, **user}})
         if method == "chat.postMessage":
-            return self._post_message(call)
+            return self._post_message(call, team)
         return _error("unknown_method", 404)
 
-    def _post_message(self, call: Call) -> web.Response:
+    def _oauth_access(self, call: Call) -> web.Response:
+        """oauth.v2.access: trade a code (install) or a refresh token (rotation) for a bot token."""
+        client_id, secret = call.params.get("client_id"), call.params.get("client_secret")
+        basic = call.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(basic.removeprefix("Basic ")).decode().partition(":")
+        if client_id != CLIENT_ID:
+            return _error("invalid_client_id")
+        if secret != CLIENT_SECRET:
+            return _error("bad_client_secret")
+        if call.params.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(str(call.params.get("refresh_token", "")), None)
+            if team is None:
+                return _error("invalid_refresh_token")
+            return _ok({"token_type": "bot", **self.issue(team, expires_in=ROTATED_TOKEN_SECONDS)})
+        grant = self.grants.pop(str(call.params.get("code", "")), None)
+        if grant is None:
+            return _error("invalid_code")
+        return _ok(
+            {
+                "app_id": APP_ID,
+                "authed_user": {"id": grant.installer},
+                "scope": "commands,chat:write,users:read",
+                "token_type": "bot",
+                "bot_user_id": f"U0BOT{grant.team_id}",
+                "team": {"id": grant.team_id, "name": grant.team_name},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                **self.issue(grant.team_id, expires_in=grant.expires_in),
+            }
+        )
+
+    def _post_message(self, call: Call, team: str) -> web.Response:
         channel = str(call.params.get("channel", ""))
         if channel in self.not_joined:
             return _error("not_in_channel")
-        if channel not in self.channels:
+        # A channel of another workspace does not exist for this token.
+        if channel not in self.channels or self.channel_teams.get(channel, TEAM_ID) != team:
             return _error("channel_not_found")
         blocks = call.params.get("blocks")
         if isinstance(blocks, str):
@@ -316,7 +418,13 @@ class FakeSlack:
             body["blocks"] = blocks
         broadcast = thread_ts is not None and not _off(call.params.get("reply_broadcast", False))
         posted = Posted(
-            channel, ts, body, _previews(body), None if thread_ts is None else str(thread_ts), broadcast
+            channel,
+            ts,
+            body,
+            _previews(body),
+            None if thread_ts is None else str(thread_ts),
+            broadcast,
+            team=team,
         )
         self.posted.append(posted)
         return _ok({"channel": channel, "ts": ts, "message": {"text": body.get("text", ""), "ts": ts}})

@@ -137,7 +137,9 @@ class DiscordSender:
         """Return the rate-limit state Discord last reported for posts to `channel`, if any."""
         return self._buckets.get(str(channel))
 
-    async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
+    async def send(
+        self, channel: str, body: dict[str, object], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         """Post `body` to `channel` once; report what happened, never raising."""
         payload: dict[str, object] = {
             **body,

@@ -176,9 +176,11 @@ class DiscordThreads:
                 return Sent(str(thread["id"]))
         return None
 
-    async def reply(self, channel: str, anchor: str, body: dict[str, Any], *, key: str) -> SendOutcome:
+    async def reply(
+        self, channel: str, anchor: str, body: dict[str, Any], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         """Post `body` in the thread `anchor` (a thread is a channel of its own), with a nonce."""
-        outcome = await self.sender.send(anchor, body, key=key)
+        outcome = await self.sender.send(anchor, body, key=key, workspace=workspace)
         return _explained(outcome, "posting in the thread", permission="Send Messages in Threads")
 
     # -- plumbing --------------------------------------------------------------------------------------

@@ -33,8 +33,13 @@ class AdminCheck:
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
-    async def is_admin(self, user: str, team: str | None = None) -> bool:
-        """Return whether `user` may run admin-only commands; a failed lookup means no."""
+    async def is_admin(
+        self, user: str, team: str | None = None, *, client: AsyncWebClient | None = None
+    ) -> bool:
+        """Return whether `user` may run admin-only commands; a failed lookup means no.
+
+        `client` carries the token of the request's workspace when newsbot is installed in several.
+        """
         if user in self.listed:
             return True
         key = (team or "", user)
@@ -43,7 +48,7 @@ class AdminCheck:
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
         try:
-            response = await self.client.users_info(user=user)
+            response = await (client or self.client).users_info(user=user)
         except SlackApiError as exc:
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             log.warning(

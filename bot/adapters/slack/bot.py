@@ -22,7 +22,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.listen import start_site
 from bot.adapters.slack.admins import AdminCheck
 from bot.adapters.slack.handlers import CommandHandlers, Responder
-from bot.adapters.slack.manifest import EVENTS_PATH, SlackSetupError, check_command_name
+from bot.adapters.slack.installations import WorkspaceTokens, state_store
+from bot.adapters.slack.manifest import (
+    EVENTS_PATH,
+    INSTALL_PATH,
+    REDIRECT_PATH,
+    SlackSetupError,
+    check_command_name,
+)
+from bot.adapters.slack.oauth import RevocationListeners, WorkspaceAuthorize, oauth_settings
 from bot.adapters.slack.sender import TOKEN_REJECTED, make_client
 from bot.core.commands import CommandTable
 from bot.settings import SlackSettings
@@ -48,9 +56,13 @@ class SlackBot:
         commands: CommandTable,
         *,
         client: AsyncWebClient | None = None,
+        workspaces: WorkspaceTokens | None = None,
     ) -> None:
         check_command_name(settings.command)
-        if not _secret(settings.bot_token):
+        self.workspaces = workspaces if settings.oauth else None
+        if settings.oauth and workspaces is None:
+            raise SlackSetupError("slack: the OAuth install flow needs the installation store (app wiring)")
+        if not settings.oauth and not _secret(settings.bot_token):
             raise SlackSetupError("slack: NEWSBOT_SLACK__BOT_TOKEN is not set")
         self.socket_mode = settings.socket_mode
         if not self.socket_mode and not _secret(settings.signing_secret):
@@ -76,15 +88,36 @@ class SlackBot:
         ) -> AuthorizeResult:
             return await self._authorize(enterprise_id, team_id, user_id)
 
-        self.app = AsyncApp(
-            name="newsbot",
-            client=self._bolt_client,
-            authorize=authorize,
-            signing_secret=_secret(settings.signing_secret),
-            # Bolt answers ssl_check before verifying signatures; without it, every request is verified.
-            ssl_check_enabled=False,
-            logger=logging.getLogger("bot.adapters.slack.bolt"),
-        )
+        bolt_logger = logging.getLogger("bot.adapters.slack.bolt")
+        if self.workspaces is not None:
+            # Many workspaces: each request is authorized with its workspace's stored token, and Bolt
+            # serves the install flow (kept off the single-workspace app, where it has nothing to do).
+            self.app = AsyncApp(
+                name="newsbot",
+                client=self._bolt_client,
+                # Bolt takes an AsyncAuthorize instance beside oauth_settings; its hint names only callables.
+                authorize=WorkspaceAuthorize(self.workspaces),  # type: ignore[arg-type]
+                oauth_settings=oauth_settings(
+                    client_id=settings.client_id or "",
+                    client_secret=_secret(settings.client_secret),
+                    tokens=self.workspaces,
+                    state_store=state_store(self.workspaces.store.engine),
+                ),
+                signing_secret=_secret(settings.signing_secret),
+                ssl_check_enabled=False,
+                logger=bolt_logger,
+            )
+            RevocationListeners(self.workspaces).register(self.app)
+        else:
+            self.app = AsyncApp(
+                name="newsbot",
+                client=self._bolt_client,
+                authorize=authorize,
+                signing_secret=_secret(settings.signing_secret),
+                # Bolt answers ssl_check before verifying signatures; without it, every request is verified.
+                ssl_check_enabled=False,
+                logger=bolt_logger,
+            )
         self.handlers = CommandHandlers(commands, self.admins, self.responder, settings.command)
         self.handlers.register(self.app)
         secret = _secret(settings.signing_secret)
@@ -100,7 +133,26 @@ class SlackBot:
         web_app = web.Application(client_max_size=BODY_MAX)
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get("/healthz", self._health)
+        if self.workspaces is not None:
+            web_app.router.add_get(INSTALL_PATH, self._install)
+            web_app.router.add_get(REDIRECT_PATH, self._oauth_redirect)
         return web_app
+
+    async def _install(self, request: web.Request) -> web.StreamResponse:
+        # Bolt issues a single-use state (stored in the database, so any replica can finish the flow),
+        # sets it as a cookie for this browser and redirects to Slack's consent page.
+        flow = self.app.oauth_flow
+        if flow is None:  # the install routes exist only in OAuth mode, where Bolt always has a flow
+            raise web.HTTPNotFound
+        return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+    async def _oauth_redirect(self, request: web.Request) -> web.StreamResponse:
+        # Bolt checks the state against this browser's cookie and the store, trades the code for the
+        # workspace's tokens (oauth.v2.access), saves them encrypted and shows its completion page.
+        flow = self.app.oauth_flow
+        if flow is None:
+            raise web.HTTPNotFound
+        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
 
     async def _events(self, request: web.Request) -> web.Response:
         # The signature is checked here, on the raw bytes, before Bolt decodes the body as UTF-8 or a
@@ -163,7 +215,8 @@ class SlackBot:
         self._bolt_client.session = self._session
         self.responder.session = self._session
         try:
-            await self._check_token()
+            if self.workspaces is None:
+                await self._check_token()
             if self.socket_mode:
                 self._socket = AsyncSocketModeHandler(
                     self.app, app_token=_secret(self.settings.app_token), web_client=self.client
@@ -175,11 +228,12 @@ class SlackBot:
                     self.web_app(), self.settings.host, self.settings.port
                 )
                 log.info(
-                    "slack: listening on %s:%s%s; command %s",
+                    "slack: listening on %s:%s%s; command %s%s",
                     self.settings.host,
                     self.port,
                     EVENTS_PATH,
                     self.settings.command,
+                    f"; installs at {INSTALL_PATH}" if self.workspaces is not None else "",
                 )
         except BaseException:
             await self.close()

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack.admins import AdminCheck
@@ -39,6 +40,7 @@ PUBLIC_FLAG = "--public"  # a word anywhere in the text: answer in the channel i
 RESPONSE_URL_POSTS_MAX = 5
 BUTTON_VALUE_MAX = 2000  # Block Kit button `value` limit
 RESPONSE_TIMEOUT = 10
+Listener = Callable[[AsyncAck, dict[str, Any], AsyncWebClient | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,16 +189,17 @@ class CommandHandlers:
         app.action(NEXT_ACTION)(self._tracked(self.on_page))
 
     def _tracked(
-        self, listener: Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
-    ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+        self, listener: Listener
+    ) -> Callable[[AsyncAck, dict[str, Any], AsyncWebClient], Awaitable[None]]:
         # Bolt keeps running a listener after its ack() has answered the HTTP request; tracking the
-        # task lets shutdown wait for answers still on their way to response_url.
-        async def run(ack: AsyncAck, body: dict[str, Any]) -> None:
+        # task lets shutdown wait for answers still on their way to response_url. Bolt passes
+        # arguments by name: `client` holds the token it authorized this request's workspace with.
+        async def run(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
             task = asyncio.current_task()
             if task is not None:
                 self._inflight.add(task)
             try:
-                await listener(ack, body)
+                await listener(ack, body, client)
             finally:
                 if task is not None:
                     self._inflight.discard(task)
@@ -214,7 +217,9 @@ class CommandHandlers:
         spec = self._specs.get(name)
         return spec is not None and not spec.admin_only
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_command(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient | None = None
+    ) -> None:
         """Answer `/news …`: acknowledge at once, then answer through response_url."""
         await ack()
         url = body.get("response_url")
@@ -228,7 +233,9 @@ class CommandHandlers:
         team = _str(body.get("team_id"))
         spec = self._specs.get(name)
         # users.info only when the answer depends on it: admin-only commands.
-        is_admin = bool(spec and spec.admin_only and user and await self.admins.is_admin(user, team))
+        is_admin = bool(
+            spec and spec.admin_only and user and await self.admins.is_admin(user, team, client=client)
+        )
         inv = Invocation(
             "slack",
             name,
@@ -246,12 +253,16 @@ class CommandHandlers:
             url, answer_messages(reply, state=state, shareable=shareable, public=public)
         )
 
-    async def on_share(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_share(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient | None = None
+    ) -> None:
         """Post the answer behind a "Post to channel" button to the channel, for everyone."""
         await ack()
         await self._rerun(body, share=True)
 
-    async def on_page(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_page(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient | None = None
+    ) -> None:
         """Replace an answer with the page a Previous/Next button names."""
         await ack()
         await self._rerun(body, share=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from pydantic import SecretStr
@@ -57,23 +57,74 @@ def make_client(
     )
 
 
+class WorkspaceTokenSource(Protocol):
+    """Where a sender for many workspaces finds each one's token, and says when one cannot be used."""
+
+    async def token_for(self, workspace: str) -> str | None:
+        """Return the workspace's bot token (refreshed if it was about to expire), None if not installed."""
+        ...
+
+    async def unusable(self, workspace: str, why: str) -> None:
+        """Pause everything queued for the workspace, with `why` as the reason."""
+        ...
+
+    def explain(self, error: BaseException) -> str:
+        """Say why looking up a token failed, without echoing anything secret."""
+        ...
+
+
 class SlackSender:
-    """The Slack side of delivery: one chat.postMessage per body, tagged with the delivery key."""
+    """The Slack side of delivery: one chat.postMessage per body, tagged with the delivery key.
+
+    With one bot token it posts everywhere with it. With `workspaces` (newsbot installed in many
+    workspaces) each post uses its workspace's own token, and a workspace whose installation is gone
+    or whose token Slack refuses is paused on its own, while every other workspace keeps posting.
+    """
 
     platform = "slack"
 
-    def __init__(self, bot_token: SecretStr | str, *, api_base: str) -> None:
-        # No default for api_base: settings.slack.api_base holds Slack's address, in one place.
-        self.client = make_client(bot_token, api_base, timeout=SEND_TIMEOUT)
+    def __init__(
+        self,
+        bot_token: SecretStr | str | None,
+        *,
+        api_base: str = "https://slack.com/api/",
+        client: AsyncWebClient | None = None,
+        workspaces: WorkspaceTokenSource | None = None,
+    ) -> None:
+        self.client = client if client is not None else make_client(bot_token, api_base, timeout=SEND_TIMEOUT)
+        if client is not None and not client.token and bot_token is not None:
+            client.token = _secret(bot_token)
+        self.workspaces = workspaces
 
-    async def send(self, channel: str, body: dict[str, object], *, key: str) -> SendOutcome:
+    async def send(
+        self, channel: str, body: dict[str, object], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         """Post `body` to `channel`; say Sent(ts), RetryLater(after) or Failed(reason), never raise."""
         args: dict[str, Any] = {k: body[k] for k in BODY_KEYS if k in body}
         args["channel"] = channel
         args["metadata"] = {"event_type": DELIVERY_EVENT, "event_payload": {"delivery": key}}
+        if self.workspaces is not None:
+            try:
+                token = await self.workspaces.token_for(workspace)
+                if token is None:
+                    why = f"newsbot is not installed in Slack workspace {workspace or '(none)'}; install it there to resume"
+                    await self.workspaces.unusable(workspace, why)
+                    return RetryLater(TRANSIENT_BACKOFF, why)
+            except Exception as exc:  # a sender never raises: the database or Slack's refresh failed
+                why = f"no token for workspace {workspace}: {self.workspaces.explain(exc)}"
+                log.warning("slack: %s", why)
+                return RetryLater(TRANSIENT_BACKOFF, why)
+            args["token"] = token  # slack_sdk sends it as the Authorization header of this call only
         try:
             response = await self.client.api_call("chat.postMessage", json=args)
         except SlackApiError as exc:
+            code = _error_code(exc)
+            if self.workspaces is not None and code in TOKEN_REJECTED:
+                # One workspace's token is not the bot's: pause that workspace, not all of Slack.
+                why = f"Slack refused the token of workspace {workspace} ({code}); install newsbot there again to resume"
+                log.error("slack: %s", why)
+                await self._pause(self.workspaces, workspace, why)
+                return RetryLater(TRANSIENT_BACKOFF, why)
             return _outcome_of(exc, channel)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The request may or may not have reached Slack; the delivery key in the metadata lets
@@ -86,17 +137,31 @@ class SlackSender:
         ts = response.get("ts") if isinstance(response.data, dict) else None
         return Sent(str(ts or ""))
 
+    async def _pause(self, workspaces: WorkspaceTokenSource, workspace: str, why: str) -> None:
+        try:
+            await workspaces.unusable(workspace, why)
+        except Exception as exc:  # the database is down: the row is retried, and refused again, later
+            log.warning("slack: pausing workspace %s failed: %s", workspace, type(exc).__name__)
+
+
+def _status_and_data(exc: SlackApiError) -> tuple[int, dict[str, Any]]:
+    response = exc.response
+    if isinstance(response, AsyncSlackResponse):
+        return response.status_code, response.data if isinstance(response.data, dict) else {}
+    # slack_sdk raises with aiohttp's own response when a body labelled JSON does not parse (a proxy's
+    # error page, say); it has a status and no parsed data.
+    return int(getattr(response, "status", 0) or 0), {}
+
+
+def _error_code(exc: SlackApiError) -> str:
+    status, data = _status_and_data(exc)
+    return str(data.get("error") or f"http {status}")
+
 
 def _outcome_of(exc: SlackApiError, channel: str) -> SendOutcome:
     response = exc.response
-    if isinstance(response, AsyncSlackResponse):
-        status = response.status_code
-        data = response.data if isinstance(response.data, dict) else {}
-    else:
-        # slack_sdk raises with aiohttp's own response when a body labelled JSON does not parse (a
-        # proxy's error page, say); it has a status and no parsed data.
-        status, data = response.status, {}
-    error = str(data.get("error") or f"http {status}")
+    status, data = _status_and_data(exc)
+    error = _error_code(exc)
     if status == 429 or error == "ratelimited":
         after = _retry_after(response.headers)
         log.info("slack: rate limited posting to %s; retry after %.0fs", channel, after)

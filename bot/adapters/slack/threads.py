@@ -55,10 +55,12 @@ class SlackThreads:
         """Never asked for: Slack has no forum channels."""
         return None
 
-    async def reply(self, channel: str, anchor: str, body: dict[str, Any], *, key: str) -> SendOutcome:
+    async def reply(
+        self, channel: str, anchor: str, body: dict[str, Any], *, key: str, workspace: str = ""
+    ) -> SendOutcome:
         """Post `body` under the message whose ts is `anchor`, visible in the thread only."""
         outcome = await self.sender.send(
-            channel, {**body, "thread_ts": anchor, "reply_broadcast": False}, key=key
+            channel, {**body, "thread_ts": anchor, "reply_broadcast": False}, key=key, workspace=workspace
         )
         if isinstance(outcome, RetryLater) and outcome.reason.startswith(AMBIGUOUS_PREFIX):
             return Failed(

@@ -126,3 +126,36 @@ def test_cli_refuses_a_reserved_configured_command(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 2
     assert "built-in commands" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_oauth_manifest_adds_the_redirect_url_and_the_uninstall_events() -> None:
+    doc = yaml.safe_load(manifest_yaml(url="https://bot.example.org", oauth=True, token_rotation=True))
+
+    assert doc["oauth_config"]["redirect_urls"] == ["https://bot.example.org/slack/oauth_redirect"]
+    assert doc["settings"]["event_subscriptions"] == {
+        "request_url": "https://bot.example.org/slack/events",
+        "bot_events": ["app_uninstalled", "tokens_revoked"],
+    }
+    assert doc["settings"]["token_rotation_enabled"] is True
+    plain = yaml.safe_load(manifest_yaml(url="https://bot.example.org"))
+    assert "redirect_urls" not in plain["oauth_config"]
+    assert "event_subscriptions" not in plain["settings"]
+
+
+def test_an_oauth_manifest_for_socket_mode_is_refused() -> None:
+    result = CliRunner().invoke(slack_app, ["manifest", "--socket-mode", "--oauth"])
+
+    assert result.exit_code == 2
+    assert "needs HTTP mode" in result.output
+
+
+def test_token_key_prints_a_key_the_settings_accept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+
+    result = CliRunner().invoke(slack_app, ["token-key"])
+    key = result.stdout.strip()
+
+    assert result.exit_code == 0
+    assert len(key) == 44
+    slack = {"client_id": "1.2", "client_secret": "s", "signing_secret": "x", "token_key": key}
+    assert Settings(slack=slack).slack.configured
