@@ -101,10 +101,14 @@ class FanOutReplicas(Replicas):
         """Schedule the digest far ahead on every channel, start the replicas, wait for their gateways."""
         channels = SqlChannelStore(self.engine)
         now = datetime.now(UTC)
+        # The cron fires twelve hours from now, so no real slot falls between a fan-out's back-dated slot and
+        # now: each fan-out's digest is the slot it set (with a fixed "0 8 * * *", runs between 08:00 and
+        # 10:00 UTC all became 08:00 today, one dedupe key, and the second fan-out posted nothing).
+        cron = f"0 {(now + timedelta(hours=12)).hour} * * *"
         for channel in channel_ids():
             await channels.set_schedule(
                 ChannelKey("discord", str(GUILD_ID), channel),
-                cron="0 8 * * *",
+                cron=cron,
                 timezone="UTC",
                 user=None,
                 now=now,
@@ -134,7 +138,13 @@ class FanOutReplicas(Replicas):
         killed = False
         while (sent := (await self.outbox.counts()).get("sent", 0) - sent_before) < CHANNELS:
             if time.monotonic() > deadline:
-                raise AssertionError(f"only {sent} of {CHANNELS} rows were sent:\n{self.tail()}")
+                seen = Counter(
+                    (r.method, re.sub(r"\d{6,}", "N", r.path), st) for r, st in self.fake.answers[before:]
+                )
+                raise AssertionError(
+                    f"run {self.runs}: only {sent} of {CHANNELS} rows were sent ({await self.outbox.counts()}; Discord saw "
+                    f"{dict(seen.most_common(6))}):\n{self.tail()}"
+                )
             if kill_midway and not killed and self._accepted(before) >= CHANNELS // 2:
                 victim = next(p for p in self.procs if p.returncode is None)
                 victim.send_signal(signal.SIGKILL)  # no cleanup: its leases simply run out
@@ -180,7 +190,9 @@ class FanOutReplicas(Replicas):
 async def three_replicas(database_url: str, logs: Path) -> AsyncIterator[FanOutReplicas]:
     """Start the rate-limited loopback Discord and three replicas on `database_url` (migrated first)."""
     await upgrade_database(database_url)
-    async with own_loop(FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5)) as fake:
+    async with own_loop(
+        FakeDiscord(global_limit=int(DISCORD_RATE), channel_limit=5, text_channels=tuple(channel_ids()))
+    ) as fake:
         replicas = FanOutReplicas(fake, database_url, logs)
         try:
             await replicas.start()

@@ -156,8 +156,11 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 41_250,
         shard_count: int = 1,
         max_concurrency: int = 1,
+        text_channels: tuple[str, ...] = (),
     ) -> None:
         self.token = token
+        # More text channels of the first guild, sent with GUILD_CREATE as Discord sends a guild's channels.
+        self.text_channels = text_channels
         self.guild_ids = guild_ids
         self.clock = clock
         self.global_limit = global_limit
@@ -1122,6 +1125,8 @@ class FakeDiscord:
         await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
         for gid in mine:
             guild = _guild(gid)
+            if gid == self.guild_ids[0]:
+                guild["channels"] += [_text_channel(c, str(gid)) for c in self.text_channels]
             guild["channels"] += [f for f in self.forums.values() if f["guild_id"] == str(gid)]
             await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
 

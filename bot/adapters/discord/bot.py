@@ -168,7 +168,7 @@ class DiscordBot:
         ask Discord's REST API (one request per channel, against the bot's 50 per second) while connected.
         """
         try:
-            found = self.client.get_channel(int(channel)) if self.client is not None else None
+            found = self._cached_channel(int(channel))
         except ValueError:
             return None
         if found is None:
@@ -180,6 +180,9 @@ class DiscordBot:
             return ChannelShape("forum", where, tags)
         # Text and announcement channels start threads from messages; threads and DMs cannot.
         return ChannelShape("thread" if isinstance(found, discord.TextChannel) else "none", where)
+
+    def _cached_channel(self, channel_id: int) -> Any:
+        return self.client.get_channel(channel_id) if self.client is not None else None
 
     async def _gateway_from_api(self, client: discord.Client) -> None:
         # Behind a custom REST base (a proxy or a test server) ask it where the gateway is, as Discord advises.

@@ -132,6 +132,15 @@ class ShardedDiscordBot(DiscordBot):
         self.running: dict[int, _Running] = {}
         self._bucket_pacers: dict[int, IdentifyPacer] = {}
 
+    def _cached_channel(self, channel_id: int) -> Any:
+        # Each shard's client caches its own guilds' channels; a replica holding no shard knows none,
+        # and delivery then asks Discord's REST API.
+        for running in list(self.running.values()):
+            found = running.client.get_channel(channel_id)
+            if found is not None:
+                return found
+        return None
+
     async def run(self, stop: asyncio.Event) -> None:
         """Log in once to learn the shard count and gateway, register commands, then keep the shards."""
         token = self._token()

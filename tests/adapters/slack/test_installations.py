@@ -80,7 +80,7 @@ async def test_a_post_whose_token_cannot_be_decrypted_waits_and_says_which_setti
         client_id="1.2",
         client_secret=SecretStr("secret"),
         token_key=SecretStr(NEW),  # the old key was dropped from the setting
-        client=make_client(None, slack.api_base),
+        client=make_client(None, slack.api_base, timeout=15),
     )
 
     outcome = await SlackSender(None, api_base=slack.api_base, workspaces=tokens).send(

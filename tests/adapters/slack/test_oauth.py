@@ -227,7 +227,9 @@ async def test_two_workspaces_installed_through_the_flow_are_answered_and_posted
     await delivery.worker.drain()
 
     sent = await SqlOutbox(news_app.engine).find(status="sent")
-    assert sorted((d.kind, d.key.workspace) for d in sent) == [
+    replies = [d for d in sent if d.step is not None]  # each digest's story in its thread, under the brief
+    assert {d.key.workspace for d in replies} == set(TEAMS)
+    assert sorted((d.kind, d.key.workspace) for d in sent if d.step is None) == [
         ("alert", "T0AAA"),
         ("alert", "T0BBB"),
         ("digest", "T0AAA"),
