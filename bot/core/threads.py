@@ -53,8 +53,11 @@ class ThreadApi(Protocol):
         """Return the body of a forum post called `name` opening with `message`, tagged by `labels`."""
         ...
 
-    async def shape(self, channel: str) -> ChannelShape | RetryLater | Failed | Unauthorized:
-        """Return how `channel` takes threads (asking the platform once, then remembering)."""
+    async def shape(
+        self, channel: str, guild: str | None = None
+    ) -> ChannelShape | RetryLater | Failed | Unauthorized:
+        """Return how `channel` (of the workspace or guild `guild`, when known) takes threads (asking the
+        platform once, then remembering)."""
         ...
 
     async def start_thread(self, channel: str, message_id: str, body: dict[str, Any]) -> SendOutcome:

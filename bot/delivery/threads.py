@@ -67,7 +67,7 @@ class Threads:
         api = self.apis.get(delivery.key.platform)
         if api is None:
             return Plan(delivery, rendered.bodies)  # no threads here (console, webhooks): all in the channel
-        shape = await api.shape(delivery.key.channel)
+        shape = await api.shape(delivery.key.channel, delivery.key.workspace or None)
         if not isinstance(shape, ChannelShape):
             return shape
         if shape.style == "none":

@@ -222,6 +222,7 @@ class FakeDiscord:
         r.add_post("/api/v10/channels/{channel}/messages/{message}/threads", self._thread_from_message)
         r.add_post("/api/v10/channels/{channel}/threads", self._forum_post)
         r.add_get("/api/v10/guilds/{guild}/threads/active", self._active_threads)
+        r.add_get("/api/v10/guilds/{guild}/channels", self._guild_channels)
         r.add_get("/gateway", self._ws)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -864,6 +865,21 @@ class FakeDiscord:
         if (limited := self._global_limited(request)) is not None:
             return limited
         return _json(self._channel_object(request.match_info["channel"]))
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        """The guild's channels as GET /guilds/{id}/channels lists them: no threads, forums with their tags."""
+        if not self._authorised(request):
+            return self._unauthorised()
+        if (limited := self._global_limited(request)) is not None:
+            return limited
+        guild = request.match_info["guild"]
+        if guild not in {str(g) for g in self.guild_ids}:
+            return _json({"message": "Unknown Guild", "code": 10004}, status=404)
+        channels = (
+            [_text_channel(c, guild) for c in self.text_channels] if guild == str(self.guild_ids[0]) else []
+        )
+        channels += [f for f in self.forums.values() if f["guild_id"] == guild]
+        return _json(channels)
 
     def _thread_errors(self, body: Any, fields: frozenset[str]) -> dict[str, tuple[str, str]]:
         if not isinstance(body, dict):

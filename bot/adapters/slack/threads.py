@@ -39,7 +39,9 @@ class SlackThreads:
         """Slack has no forums: the post is the message itself."""
         return message
 
-    async def shape(self, channel: str) -> ChannelShape | RetryLater | Failed | Unauthorized:
+    async def shape(
+        self, channel: str, guild: str | None = None
+    ) -> ChannelShape | RetryLater | Failed | Unauthorized:
         """Every Slack conversation takes replies under a message's ts."""
         return REPLIES
 

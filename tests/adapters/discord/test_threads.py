@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -75,6 +76,46 @@ async def test_a_channel_is_asked_about_once(threads: tuple[FakeDiscord, Discord
     assert len(fake.requests_to("GET", r"/channels/\d+$")) == 2
     fake.threads["1300000000000000077"] = {"id": "1300000000000000077", "type": 11, "guild_id": GUILD}
     assert await api.shape("1300000000000000077") == ChannelShape("none", GUILD)  # no thread in a thread
+
+
+async def test_without_the_gateway_cache_one_request_answers_for_every_channel_of_a_guild() -> None:
+    texts = tuple(str(1300000000000000100 + n) for n in range(50))
+    async with FakeDiscord(text_channels=texts) as fake:
+        fake.add_forum(FORUM, ["Drones"])
+        sender = DiscordSender(fake.api_base, TOKEN)
+        api = DiscordThreads(sender)
+        try:
+            shapes = await asyncio.gather(*(api.shape(c, GUILD) for c in (*texts, FORUM)))
+            assert shapes[:-1] == [ChannelShape("thread", GUILD)] * len(texts)
+            forum = shapes[-1]
+            assert isinstance(forum, ChannelShape)
+            assert (forum.style, [t.name for t in forum.tags]) == ("forum", ["Drones"])
+            assert len(fake.requests_to("GET", rf"/guilds/{GUILD}/channels$")) == 1
+            assert fake.requests_to("GET", r"/channels/\d+$") == []
+            # A thread is not in its guild's list: it alone is asked about, and the list is not read again.
+            fake.threads["1300000000000000077"] = {"id": "1300000000000000077", "type": 11, "guild_id": GUILD}
+            assert await api.shape("1300000000000000077", GUILD) == ChannelShape("none", GUILD)
+            assert len(fake.requests_to("GET", r"/channels/\d+$")) == 1
+            assert len(fake.requests_to("GET", rf"/guilds/{GUILD}/channels$")) == 1
+        finally:
+            await api.close()
+            await sender.close()
+
+
+async def test_a_guild_whose_list_is_refused_has_its_channels_asked_about_one_by_one() -> None:
+    async with FakeDiscord() as fake:
+        fake.add_forum(FORUM, ["Drones"])
+        sender = DiscordSender(fake.api_base, TOKEN)
+        api = DiscordThreads(sender)
+        try:
+            other = "1200000000000000999"  # a guild the fake does not know: its list answers 404
+            assert await api.shape(FORUM, other) == await api.shape(FORUM)
+            assert (await api.shape("1300000000000000001", other)) == ChannelShape("thread", GUILD)
+            assert len(fake.requests_to("GET", rf"/guilds/{other}/channels$")) == 1  # not asked again
+            assert len(fake.requests_to("GET", r"/channels/\d+$")) == 2
+        finally:
+            await api.close()
+            await sender.close()
 
 
 async def test_a_rate_limited_question_is_retried_later_not_taken_as_a_text_channel() -> None:
