@@ -365,14 +365,22 @@ def build_limiters(
     }
     discord: Limiter
     if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
-        from bot.store.budgets import SqlChannelBuckets, SqlRateBudget
+        from bot.store.budgets import LATE_SECONDS, SqlChannelBuckets, SqlRateBudget
 
         name = discord_budget_name(discord_token)
         # Replicas' requests reach Discord with independent delays, so the shared bucket spaces them
         # evenly (a burst of one) at a rate that leaves the window margin free: a one-second burst
         # plus a second's refill let 100 through in a second, and three replicas met 5 % 429s that way
         # (tests/delivery/test_replicas.py, the fake counting arrivals as Discord does).
-        budget = SqlRateBudget(engine, name, rate=config.discord_rate / (1 + config.window_margin), burst=1)
+        # A reservation woken late by up to the margin is still sent: spaced at the rate less the margin,
+        # requests sent that late still fit Discord's one-second windows.
+        budget = SqlRateBudget(
+            engine,
+            name,
+            rate=config.discord_rate / (1 + config.window_margin),
+            burst=1,
+            late_seconds=max(LATE_SECONDS, config.window_margin),
+        )
         buckets = SqlChannelBuckets(engine, name)
         discord = SharedLimiter(budget, config.discord_rate, buckets=buckets, **discord_options)
     else:

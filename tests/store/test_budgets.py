@@ -122,6 +122,35 @@ async def test_a_token_given_back_after_a_429_is_there_for_the_next_request(
     assert tokens >= 0.99
 
 
+@pytest.mark.parametrize(("overslept", "queued_again"), [(0.1, False), (1.0, True)])
+async def test_a_reservation_woken_late_within_the_tolerance_is_sent_not_queued_again(
+    engines: list[AsyncEngine], opened: list[Shared], overslept: float, queued_again: bool
+) -> None:
+    """A wake-up a little late keeps its slot (queuing again would leave the slot unused, and the bot's
+    rate with it); one far later than the budget tolerates queues again rather than send in a bunch."""
+    name = f"discord:late:{overslept}"
+    other = _open(opened, SqlRateBudget(engines[1], name, rate=2.0, burst=1))
+    sleeps: list[float] = []
+
+    async def late_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) > 1:
+            raise _Refused  # queued again behind the other replica's hold: all this test needs to see
+        await asyncio.sleep(seconds + overslept)
+        await other.hold(2.0)  # meanwhile another replica's requests fill the queue
+
+    budget = _open(
+        opened, SqlRateBudget(engines[0], name, rate=2.0, burst=1, late_seconds=0.5, sleep=late_sleep)
+    )
+    await budget.take()  # the bucket's one token: no wait
+    if queued_again:
+        with pytest.raises(_Refused):
+            await budget.take()
+    else:
+        await budget.take()
+    assert len(sleeps) == (2 if queued_again else 1)
+
+
 # -- per-channel buckets ------------------------------------------------------------------------------------
 
 
