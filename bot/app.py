@@ -158,7 +158,7 @@ def build_runners(application: App) -> list[Runner]:
     if settings.discord.configured:
         discord = discord_runner(application)
         # Delivery reads channel types from the gateway's cache where the runner keeps one (a replica
-        # holding no shard has none, and delivery asks Discord's REST API instead).
+        # holding no shard has none, and delivery reads each guild's channel list over REST instead).
         hint = getattr(discord, "channel_shape", None)
         runners.append(discord)
     # One per process, shared by the Slack app and the sender, so both refresh a workspace's token
