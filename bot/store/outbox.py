@@ -373,10 +373,11 @@ class SqlOutbox:
 
     async def record_accepted(
         self, delivery_id: int, parts_sent: int, message_ids: Sequence[str], now: datetime, *, done: bool
-    ) -> bool:
+    ) -> None:
         """Record parts a platform accepted while the database could not be written, whoever holds the lease.
 
-        Only ever moves `parts_sent` forward: the posts happened, and no process may send them again.
+        Only ever moves `parts_sent` forward: the posts happened, and no process may send them again. A row
+        already further along, or sent, is left as it is.
         """
         d = deliveries.c
         values: dict[str, Any] = {
@@ -387,12 +388,11 @@ class SqlOutbox:
         if done:
             values.update(status="sent", sent_at=now, lease_owner=None, lease_until=None, last_error=None)
         async with translated_errors(self._url), self._writer.begin() as conn:
-            result = await conn.execute(
+            await conn.execute(
                 update(deliveries)
                 .where(d.id == delivery_id, d.parts_sent < parts_sent, d.status != "sent")
                 .values(**values)
             )
-            return bool(result.rowcount)
 
     async def retry_later(
         self, delivery: Delivery, owner: str, at: datetime, reason: str, now: datetime, *, counts: bool
@@ -474,7 +474,8 @@ class SqlOutbox:
             await conn.execute(
                 update(deliveries)
                 .where(d.id == delivery_id)
-                .values(status="pending", attempts=0, available_at=now, updated_at=now, lease_owner=None)
+                # No lease to clear: a row is dead or paused only once its lease was let go.
+                .values(status="pending", attempts=0, available_at=now, updated_at=now)
             )
             found = _delivery(row)
             table = schedules if found.kind == "digest" else subscriptions
