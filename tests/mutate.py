@@ -88,9 +88,26 @@ _FALSY = "only read for its truth, and every later assignment sets a real value 
 _OUTBOX = "bot/store/outbox.py"
 _ENQUEUE = "xǁAlertEnqueuerǁ__call__"
 _FREEZE = "xǁSqlOutboxǁfreeze"
+_FREEZE_DIGEST = "xǁSqlOutboxǁfreeze_digest"
 _ASCII = "json.loads reads the bodies back the same whether non-ASCII characters were escaped or not"
 _UNCHANGED = "an unchanged story's alert key is the one already queued: the outbox ignores the insert"
 _STORED_ONE_EACH = "the archive answers one outcome per summary it stored; strict= only guards that"
+_INSERT = "x__insert_ignoring_duplicates"
+_ONE_UNIQUE = (
+    "deliveries has one unique key besides its generated id, dedupe_key: ON CONFLICT without a target (or with "
+    "the column's name in SQLite's case-blind spelling) ignores the same rows"
+)
+_OVERLAP = (
+    "a row met twice is a duplicate the INSERT ignores: batches that overlap (or start at every row) store the "
+    "same rows and count the same insertions, only with more statements"
+)
+_UPDATED_AT = "deliveries.updated_at is for an operator reading the table by hand: nothing in bot/ reads it"
+_LEASE_UNTIL = (
+    "lease_until is read only while a row is 'sending', and every lease sets it afresh; every write that takes a "
+    "row out of 'sending' clears it, so the lease query's status check and this clearing guard the same thing twice"
+)
+_LEASE = "xǁSqlOutboxǁlease"
+_ALIAS = "the alias's name is only the subquery's SQL text"
 _SRENDER = "bot/adapters/slack/render.py"
 _S_MESSAGES = "xǁ_Messagesǁ__init__"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
@@ -194,6 +211,43 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
      _STORED_ONE_EACH),
     (_OUTBOX, _ENQUEUE, '+(item, outcome) for item, outcome in zip(items, outcomes, strict=False) if outcome != "unchanged"',
      _STORED_ONE_EACH),
+    (_OUTBOX, _INSERT, '+return pg_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=None)', _ONE_UNIQUE),
+    (_OUTBOX, _INSERT, '+return sqlite_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=None)', _ONE_UNIQUE),
+    (_OUTBOX, _INSERT, '+return sqlite_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=["DEDUPE_KEY"])',
+     _ONE_UNIQUE),
+    (_OUTBOX, "x_insert_rows", "+result = await conn.execute(_insert_ignoring_duplicates(conn, rows[start : start + 501]))",
+     _OVERLAP),
+    (_OUTBOX, "x_insert_rows", "+for start in range(0, len(rows), ):  # keeps each statement under SQLite's bound-parameter limit",
+     _OVERLAP),
+    (_OUTBOX, "xǁSqlOutboxǁ__init__", "+self._url = engine.url.render_as_string(hide_password=None)", _REDACTED_AGAIN),
+    (_OUTBOX, "xǁSqlOutboxǁ__init__", "+self._url = engine.url.render_as_string(hide_password=False)", _REDACTED_AGAIN),
+    (_OUTBOX, "xǁSqlOutboxǁ_mine", "+return and_(d.id == delivery_id, d.lease_owner == owner, )",
+     "every write that takes a row out of 'sending' also clears lease_owner: a row with this owner is 'sending'"),
+    (_OUTBOX, _FREEZE, "+.values(bodies=json.dumps(bodies, ensure_ascii=False), )", _UPDATED_AT),
+    (_OUTBOX, _LEASE, "+.values(status=\"sending\", lease_owner=owner, lease_until=now + lease_for, )", _UPDATED_AT),
+    (_OUTBOX, "xǁSqlOutboxǁrequeue", '+.values(status="pending", attempts=0, available_at=now, )', _UPDATED_AT),
+    (_OUTBOX, _FREEZE_DIGEST, '+values.update(status="skipped", last_error=skip_reason, lease_owner=None, )', _LEASE_UNTIL),
+    (_OUTBOX, "xǁSqlOutboxǁrecord_part", '+values.update(status="sent", sent_at=now, lease_owner=None, last_error=None)',
+     _LEASE_UNTIL),
+    (_OUTBOX, "xǁSqlOutboxǁrecord_accepted", '+values.update(status="sent", sent_at=now, lease_owner=None, last_error=None)',
+     _LEASE_UNTIL),
+    (_OUTBOX, _LEASE, "+and_(d.lease_until <= now),", _LEASE_UNTIL),
+    (_OUTBOX, _FREEZE_DIGEST, '+values["bodies"] = json.dumps(bodies, ensure_ascii=None)', _ASCII),
+    (_OUTBOX, _FREEZE_DIGEST, '+values["bodies"] = json.dumps(bodies, )', _ASCII),
+    (_OUTBOX, _FREEZE_DIGEST, '+values["bodies"] = json.dumps(bodies, ensure_ascii=True)', _ASCII),
+    (_OUTBOX, _FREEZE_DIGEST, "+elif covered_until >= current:",
+     "a watermark equal to covered_until: the update writes the value already there"),
+    (_OUTBOX, _LEASE, "+before = deliveries.alias(None)", _ALIAS),
+    (_OUTBOX, _LEASE, '+before = deliveries.alias("XXbeforeXX")', _ALIAS),
+    (_OUTBOX, _LEASE, '+before = deliveries.alias("BEFORE")', _ALIAS),
+    (_OUTBOX, _LEASE, "+.order_by(d.available_at, )",
+     "which of several rows due at the same instant a full batch takes: the rest go in the next batch, moments "
+     "later, each once (a batch is sorted by available_at and id after the lease)"),
+    (_OUTBOX, _LEASE, "+if not wanted or limit < 0:",
+     "a limit of 0 then reaches the database as LIMIT 0, which leases nothing either; the worker never asks for 0"),
+    (_OUTBOX, "xǁSqlOutboxǁrequeue", "-is_channel(table, found.key),",
+     "the paused reason names the delivery's id, which only its own channel's rows carry (mark_dead pauses only "
+     "its channel); is_channel lets the update walk the primary key instead of every row"),
     (_SRENDER, _S_MESSAGES, '+self.resume: str | None = ""  # what a continuation message says it continues', _FALSY),
     (_SRENDER, _S_MESSAGES, "+self.cut = None  # MESSAGES_PER_REPLY_MAX was reached; nothing more is added", _FALSY),
     (_SRENDER, _S_MESSAGES, '+self.link: str | None = ""  # the link of the item being added', _FALSY),

@@ -112,6 +112,8 @@ async def test_rows_are_leased_oldest_first_ties_by_id_and_no_more_than_asked(
 ) -> None:
     early = NOW - timedelta(minutes=5)
     ids = await queue(engine, alert(1), alert(2, at=early), alert(3), alert(4, at=early))
+    async with engine.begin() as conn:  # PostgreSQL writes the new version of this row after the others'
+        await conn.execute(update(deliveries).where(deliveries.c.id == ids[0]).values(last_error="touched"))
     first = await lease(outbox, NOW, limit=3)
     assert [d.id for d in first] == [ids[1], ids[3], ids[0]]
     assert [d.id for d in await lease(outbox, NOW, limit=3)] == [ids[2]]
@@ -122,6 +124,7 @@ async def test_a_worker_leases_only_its_own_platforms_rows(engine: AsyncEngine, 
     assert [d.id for d in await lease(outbox, NOW, platforms=["slack", "slack"])] == [slack_id]
     assert await lease(outbox, NOW, platforms=[]) == []
     assert await lease(outbox, NOW, limit=0) == []
+    assert await lease(outbox, NOW, limit=-1) == []  # SQLite reads LIMIT -1 as "no limit"
     [left] = await lease(outbox, NOW, limit=1)  # the refused asks above left the Discord row due
     assert left.key == CHAN
 
@@ -261,6 +264,7 @@ async def test_a_digest_moves_its_channels_watermark_forward_and_never_back(
     async with engine.connect() as conn:
         assert len((await conn.execute(select(digest_watermarks))).all()) == 1
     assert (await row(outbox, first.id)).bodies == bodies
+    assert first.topics == ()  # a digest names no topics (`newsbot deliveries --json` lists them)
 
 
 async def test_an_empty_digest_is_skipped_with_its_reason_and_still_moves_the_watermark(
@@ -553,11 +557,12 @@ async def test_a_stored_story_alerts_each_following_channel_once_naming_the_topi
 ) -> None:
     channels = SqlChannelStore(engine)
     console, paused = ChannelKey("console", "", "stdout"), ChannelKey("discord", "g1", "paused")
+    # The console follows first: the channels after it must still be alerted, whatever order rows come in.
     for key, topic in [
+        (console, "drones"),
         (CHAN, "drones"),
         (CHAN, "ai"),
         (OTHER, "ai"),
-        (console, "drones"),
         (paused, "drones"),
     ]:
         await channels.subscribe(key, topic, user="u", now=NOW)
@@ -592,6 +597,10 @@ async def test_a_revised_story_alerts_again_only_when_asked_and_a_new_one_alerts
     await enqueue(engine, [first, second], ["created", "created"], on_revision=True)
     await enqueue(engine, [first, second], ["updated", "updated"])  # revisions, not asked to alert
     await enqueue(engine, [first], ["updated"], on_revision=True)
+    async with engine.begin() as conn:
+        await AlertEnqueuer()(
+            conn, [first], ["updated"], NOW + timedelta(hours=1)
+        )  # by default: once a story
     keys = sorted(d.dedupe_key for d in await outbox.find())
     base = f"alert:discord:g1:c1:{first.summary.id}"
     assert keys == sorted([base, f"{base}@{NOW.isoformat()}", f"alert:discord:g1:c1:{second.summary.id}"])
@@ -601,7 +610,7 @@ async def test_an_ingest_of_many_topics_alerts_the_followers_of_every_one_of_the
     engine: AsyncEngine, outbox: SqlOutbox
 ) -> None:
     channels = SqlChannelStore(engine)
-    topics = [f"t{n:03d}" for n in range(1001)]  # more than one look-up's worth of topic ids
+    topics = [f"t{n:04d}" for n in range(1001)]  # sorted as numbered; more than one look-up's worth
     for topic in (topics[0], topics[500], topics[1000]):
         await channels.subscribe(CHAN, topic, user="u", now=NOW)
     items = [story(n, story_topics=[topic]) for n, topic in enumerate(topics)]
