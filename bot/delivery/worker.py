@@ -280,7 +280,10 @@ class Worker:
         if delivery.kind == "alert":
             rendered = await self.composer.alert(delivery.key, delivery.summary_id or "", delivery.topics)
             if rendered is None:
-                if await self.outbox.mark_dead(delivery, self.owner, STORY_GONE, now, counts=False):
+                # Deleted by an operator: nothing is wrong with the channel, so its alerts go on.
+                if await self.outbox.mark_dead(
+                    delivery, self.owner, STORY_GONE, now, counts=False, pause=False
+                ):
                     self._count("dead", delivery.key.platform)
                 return None
             alert = await self._plan(delivery, rendered)

@@ -414,8 +414,10 @@ class SqlOutbox:
         *,
         counts: bool = True,
         status: Literal["dead", "paused"] = "dead",
+        pause: bool = True,
     ) -> bool:
-        """Give a row up (dead, or paused until someone acts) and pause what produced it (the schedule, or alerts)."""
+        """Give a row up (dead, or paused until someone acts) and, with `pause`, pause what produced it (the
+        schedule, or the channel's alerts): only when the channel is at fault, not when the row's story is gone."""
         values = _handed_back(status, reason, now, counts=counts)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
@@ -423,6 +425,8 @@ class SqlOutbox:
             )
             if not result.rowcount:
                 return False
+            if not pause:
+                return True
             paused = f"{reason} (delivery {delivery.id})"
             table = schedules if delivery.kind == "digest" else subscriptions
             await conn.execute(

@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.adapters.discord.sender import BucketState
 from bot.core.ports import ChannelKey, Failed, RetryLater, SendOutcome, Sent, Unauthorized
 from bot.delivery.ratelimit import Limiter
-from bot.delivery.worker import AUTH_PROBE_SECONDS
+from bot.delivery.worker import AUTH_PROBE_SECONDS, NOTHING_NEW, STORY_GONE
 from tests.delivery.helpers import FakeClock, RecordingSender, Stack, stack, summary
 from tests.delivery.test_ratelimit import VirtualTime
 
@@ -66,6 +66,7 @@ async def test_a_server_error_is_retried_after_the_longer_of_retry_after_and_the
             "502 bad gateway",
             START + timedelta(seconds=1),
         )
+        assert row.bodies == [s.senders["discord"].attempts[0].body]  # the retry posts exactly what was tried
         s.clock.advance(seconds=1)
         await s.worker.drain()
         [row] = await s.outbox.find()
@@ -460,3 +461,32 @@ async def test_a_refusal_after_the_lease_ran_out_is_left_to_the_process_that_hol
             assert (row.status, row.lease_owner, row.attempts) == ("sending", "other-process", 0), outcome
             assert [sub.paused_reason for sub in await s.channels.subscriptions(CHAN)] == [None]
             assert counted(s, "dead") == 0  # /metrics counts only what this process gave up
+
+
+async def test_an_alert_whose_story_was_deleted_before_it_went_out_is_dropped_without_pausing_the_channel(
+    tmp_path: Path,
+) -> None:
+    async with sqlite_stack(tmp_path) as s:
+        await alert_to(s, CHAN)
+        await s.service.ingest([summary("s2", "Drones s2", ["drones"])])
+        assert await s.worker.composer.archive.delete("s1")
+        await s.worker.drain()
+        rows = {d.summary_id: d for d in await s.outbox.find()}
+        gone = rows["s1"]
+        assert (gone.status, gone.last_error, gone.attempts) == ("dead", STORY_GONE, 0)
+        assert [p.channel for p in s.senders["discord"].posts] == ["c1"]  # the other story still goes out
+        assert rows["s2"].status == "sent"
+        assert counted(s, "dead") == 1
+        [sub] = await s.channels.subscriptions(CHAN)
+        assert sub.paused_reason is None  # an operator's deletion is no reason to stop the channel's alerts
+
+
+async def test_an_empty_digest_is_skipped_with_its_reason_and_counted_as_skipped(tmp_path: Path) -> None:
+    async with sqlite_stack(tmp_path) as s:
+        await s.schedule(CHAN, "0 8 * * *", "UTC")
+        s.clock.set(START + timedelta(hours=1))
+        await s.run_until_quiet()
+        [row] = await s.outbox.find()
+        assert (row.status, row.last_error) == ("skipped", NOTHING_NEW)
+        assert s.senders["discord"].posts == []
+        assert (counted(s, "skipped"), counted(s, "sent")) == (1, 0)
