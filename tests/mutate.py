@@ -108,6 +108,10 @@ _LEASE_UNTIL = (
 )
 _LEASE = "xǁSqlOutboxǁlease"
 _ALIAS = "the alias's name is only the subquery's SQL text"
+_WORKER = "bot/delivery/worker.py"
+_RUN = "xǁWorkerǁrun"
+_OUTAGE_NAME = "the outage log's name is operator output, not behaviour"
+_NOT_COUNTED = "None is falsy like False: the retry is not counted as an attempt either way"
 _SRENDER = "bot/adapters/slack/render.py"
 _S_MESSAGES = "xǁ_Messagesǁ__init__"
 EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line, reason)
@@ -248,6 +252,36 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_OUTBOX, "xǁSqlOutboxǁrequeue", "-is_channel(table, found.key),",
      "the paused reason names the delivery's id, which only its own channel's rows carry (mark_dead pauses only "
      "its channel); is_channel lets the update walk the primary key instead of every row"),
+    (_WORKER, _RUN, "+outage = OutageLog(None, log)", _OUTAGE_NAME),
+    (_WORKER, _RUN, '+outage = OutageLog("XXleasing deliveriesXX", log)', _OUTAGE_NAME),
+    (_WORKER, _RUN, '+outage = OutageLog("LEASING DELIVERIES", log)', _OUTAGE_NAME),
+    (_WORKER, _RUN, "+started = None", "only read for its truth: None and 0 both mean nothing started"),
+    (_WORKER, "xǁWorkerǁdrain", "+await asyncio.wait(self._inflight, )",
+     "waiting for every post in flight instead of the first: the same rows are posted, the next lease comes later"),
+    (_WORKER, "xǁWorkerǁdeliver", "+if limiter is not None or ticket is not None:",
+     "a ticket exists exactly when a limiter does, so `or` and `and` agree"),
+    (_WORKER, "xǁWorkerǁdeliver", "+self._hold(_Accepted(delivery, part + 1, tuple(message_ids), done), None)",
+     "the error only goes into the log line"),
+    (_WORKER, "xǁWorkerǁ_record_accepted", '+self.problem = ""', "trouble() reads problem for its truth only"),
+    (_WORKER, "xǁWorkerǁ_freeze",
+     '+rendered = await self.composer.alert(delivery.key, delivery.summary_id or "XXXX", delivery.topics)',
+     "an alert row always carries its story's id (AlertEnqueuer); the default is never used"),
+    (_WORKER, "xǁWorkerǁ_freeze", "+covered = max(slot, watermark) if (watermark is not None) and False else slot",
+     "freeze_digest moves the watermark forward only, so passing the slot where the watermark is later changes nothing"),
+    (_WORKER, "xǁWorkerǁ_freeze", "+skip_reason=None if (bodies) and False else NOTHING_NEW,",
+     "freeze_digest writes the skip reason only when there are no bodies"),
+    (_WORKER, "xǁWorkerǁ_retry", "+await self.outbox.retry_later(delivery, self.owner, at, outcome.reason, now, counts=None)",
+     _NOT_COUNTED),
+    (_WORKER, "xǁWorkerǁ_lock_out", "+await self.outbox.retry_later(delivery, self.owner, now, outcome.reason, now, counts=None)",
+     _NOT_COUNTED),
+    (_WORKER, "xǁWorkerǁ_freeze", "+delivery, self.owner, STORY_GONE, now, counts=None, pause=False", _NOT_COUNTED),
+    (_WORKER, "xǁWorkerǁfill", "+if (ready) or True",
+     "lease() returns nothing for no platforms without asking the database"),
+    (_WORKER, "xǁWorkerǁfill", "+if room < 0:", "a room of 0 asks lease() for 0 rows, which returns nothing"),
+    (_WORKER, "xǁWorkerǁfill", "+task = asyncio.create_task(self._guarded(delivery), name=None)",
+     "a task's name shows only in debugging output"),
+    (_WORKER, "xǁWorkerǁfill", "+task = asyncio.create_task(self._guarded(delivery), )",
+     "a task's name shows only in debugging output"),
     (_SRENDER, _S_MESSAGES, '+self.resume: str | None = ""  # what a continuation message says it continues', _FALSY),
     (_SRENDER, _S_MESSAGES, "+self.cut = None  # MESSAGES_PER_REPLY_MAX was reached; nothing more is added", _FALSY),
     (_SRENDER, _S_MESSAGES, '+self.link: str | None = ""  # the link of the item being added', _FALSY),
