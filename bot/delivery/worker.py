@@ -280,8 +280,11 @@ class Worker:
         if delivery.kind == "alert":
             rendered = await self.composer.alert(delivery.key, delivery.summary_id or "", delivery.topics)
             if rendered is None:
-                await self.outbox.mark_dead(delivery, self.owner, STORY_GONE, now, counts=False)
-                self._count("dead", delivery.key.platform)
+                # Deleted by an operator: nothing is wrong with the channel, so its alerts go on.
+                if await self.outbox.mark_dead(
+                    delivery, self.owner, STORY_GONE, now, counts=False, pause=False
+                ):
+                    self._count("dead", delivery.key.platform)
                 return None
             alert = await self._plan(delivery, rendered)
             if alert is None:
@@ -334,8 +337,8 @@ class Worker:
         attempts = delivery.attempts + 1
         if self.backoff.exhausted(attempts):
             reason = f"gave up after {attempts} attempts: {outcome.reason}"
-            await self.outbox.mark_dead(delivery, self.owner, reason, now)
-            self._count("dead", platform)
+            if await self.outbox.mark_dead(delivery, self.owner, reason, now):
+                self._count("dead", platform)
             return
         wait = max(outcome.after, self.backoff.delay(attempts))
         at = now + timedelta(seconds=wait)
@@ -359,7 +362,10 @@ class Worker:
 
     async def _dead(self, delivery: Delivery, outcome: Failed) -> None:
         status: Literal["dead", "paused"] = "paused" if outcome.paused else "dead"
-        await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock(), status=status)
+        if not await self.outbox.mark_dead(delivery, self.owner, outcome.reason, self.clock(), status=status):
+            # The lease ran out while the post was refused: the process that holds the row now posts it
+            # again and records what happens then; counting it here would count a delivery twice.
+            return
         self._count(status, delivery.key.platform)
         log.warning("delivery %s to %s is %s: %s", delivery.id, delivery.key, status, outcome.reason)
 

@@ -373,10 +373,11 @@ class SqlOutbox:
 
     async def record_accepted(
         self, delivery_id: int, parts_sent: int, message_ids: Sequence[str], now: datetime, *, done: bool
-    ) -> bool:
+    ) -> None:
         """Record parts a platform accepted while the database could not be written, whoever holds the lease.
 
-        Only ever moves `parts_sent` forward: the posts happened, and no process may send them again.
+        Only ever moves `parts_sent` forward: the posts happened, and no process may send them again. A row
+        already further along, or sent, is left as it is.
         """
         d = deliveries.c
         values: dict[str, Any] = {
@@ -387,12 +388,11 @@ class SqlOutbox:
         if done:
             values.update(status="sent", sent_at=now, lease_owner=None, lease_until=None, last_error=None)
         async with translated_errors(self._url), self._writer.begin() as conn:
-            result = await conn.execute(
+            await conn.execute(
                 update(deliveries)
                 .where(d.id == delivery_id, d.parts_sent < parts_sent, d.status != "sent")
                 .values(**values)
             )
-            return bool(result.rowcount)
 
     async def retry_later(
         self, delivery: Delivery, owner: str, at: datetime, reason: str, now: datetime, *, counts: bool
@@ -414,8 +414,10 @@ class SqlOutbox:
         *,
         counts: bool = True,
         status: Literal["dead", "paused"] = "dead",
+        pause: bool = True,
     ) -> bool:
-        """Give a row up (dead, or paused until someone acts) and pause what produced it (the schedule, or alerts)."""
+        """Give a row up (dead, or paused until someone acts) and, with `pause`, pause what produced it (the
+        schedule, or the channel's alerts): only when the channel is at fault, not when the row's story is gone."""
         values = _handed_back(status, reason, now, counts=counts)
         async with translated_errors(self._url), self._writer.begin() as conn:
             result = await conn.execute(
@@ -423,6 +425,8 @@ class SqlOutbox:
             )
             if not result.rowcount:
                 return False
+            if not pause:
+                return True
             paused = f"{reason} (delivery {delivery.id})"
             table = schedules if delivery.kind == "digest" else subscriptions
             await conn.execute(
@@ -474,7 +478,8 @@ class SqlOutbox:
             await conn.execute(
                 update(deliveries)
                 .where(d.id == delivery_id)
-                .values(status="pending", attempts=0, available_at=now, updated_at=now, lease_owner=None)
+                # No lease to clear: a row is dead or paused only once its lease was let go.
+                .values(status="pending", attempts=0, available_at=now, updated_at=now)
             )
             found = _delivery(row)
             table = schedules if found.kind == "digest" else subscriptions
