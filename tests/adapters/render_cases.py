@@ -70,6 +70,8 @@ def assert_texts_kept(platform: Platform, originals: list[str], *orders: str) ->
 # How a renderer's cut notice starts: a reply longer than MESSAGES_PER_REPLY_MAX messages ends with it.
 CUT_MARK = "✂ Cut here"
 MESSAGES_PER_REPLY_MAX = 5
+# Characters every message keeps free for the cut notice, its link included (at most this long).
+CUT_NOTICE_MAX = 600
 
 
 def was_cut(platform: Platform, bodies: list[Body]) -> bool:
