@@ -149,3 +149,17 @@ def drone_digest() -> Digest:
             )
         ],
     )
+
+
+def drone_card(first_line: str) -> Item:
+    """Return a compact card: a lede, then one-liners with and without an area's title (`first_line` first)."""
+    return Item(
+        title="Drone rules",
+        text="Lede.",
+        lines=[
+            Part(title="Drone *Technology*", text=first_line),
+            Part(title="", text="A line without an area: 2*3."),
+            Part(title="Agreements", text=""),
+            Part(title="Chips", text="Export_rules tighten."),
+        ],
+    )

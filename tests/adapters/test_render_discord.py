@@ -23,6 +23,7 @@ from tests.adapters.payload_tools import ZWSP
 from tests.adapters.render_cases import (
     MESSAGES_PER_REPLY_MAX,
     assert_all_words_kept,
+    drone_card,
     drone_digest,
     drone_story,
 )
@@ -371,16 +372,7 @@ def test_a_cut_reply_with_a_long_footer_and_title_keeps_its_last_message_within_
 def test_a_compact_cards_lines_read_one_a_line_with_the_areas_title_in_bold_and_summary_text_escaped() -> (
     None
 ):
-    card = Item(
-        title="Drone rules",
-        text="Lede.",
-        lines=[
-            Part(title="Drone *Technology*", text="Certification @everyone of <@123> parts."),
-            Part(title="", text="A line without an area: 2*3."),
-            Part(title="Agreements", text=""),
-            Part(title="Chips", text="Export_rules tighten."),
-        ],
-    )
+    card = drone_card("Certification @everyone of <@123> parts.")
     [body] = render_reply(Reply(title="", items=[card]))
     assert body["embeds"][0]["description"] == (
         "Lede.\n\n"

@@ -11,7 +11,7 @@ import pytest
 from bot.adapters.slack.render import CUT_NOTICE_MAX, render_digest, render_reply
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.payload_tools import ZWSP
-from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
+from tests.adapters.render_cases import assert_all_words_kept, drone_card, drone_digest, drone_story
 from tests.adapters.slack_checks import BLOCK_TEXT_BUDGET, POST, SLACK, problems, unescape
 from tests.fakes.slack import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
 
@@ -313,3 +313,21 @@ def test_a_message_that_ends_before_a_new_story_does_not_end_with_its_divider() 
     assert len(first["blocks"]) == MESSAGE_BLOCKS_MAX - 1
     assert first["blocks"][-1] == section("*Topic 45*\nx")
     assert second["blocks"] == [section("*B*"), section("y")]
+
+
+def test_a_compact_cards_lines_read_one_a_line_with_the_areas_title_in_bold_and_summary_text_escaped() -> (
+    None
+):
+    card = drone_card("Certification <!here> of <@U123ABC> parts.")
+    [body] = render_reply(Reply(title="", items=[card]))
+    assert body["blocks"] == [
+        section("*Drone rules*"),
+        section(
+            "Lede.\n\n"
+            "*Drone ∗Technology∗* Certification &lt;!here&gt; of &lt;@U123ABC&gt; parts.\n"
+            "A line without an area: 2∗3.\n"
+            "*Agreements*\n"
+            "*Chips* Exportˍrules tighten."
+        ),
+    ]
+    assert problems(body) == []
