@@ -18,7 +18,13 @@ from bot.core.ports import StoredStory
 from bot.core.reply import Item, Part, Reply
 from bot.core.summary import HEADLINE_MAX, Section, Source, Summary
 
-TOOLS = Path(__file__).resolve().parents[2].parent / "shared" / "tools"
+# The shared payload checkers live in ../shared/tools beside the repository. Looked up from this file upwards, so a
+# git worktree one level deeper and mutmut's copy under var/mutate/ find the same folder.
+_HERE = Path(__file__).resolve()
+TOOLS = next(
+    (p / "shared" / "tools" for p in _HERE.parents if (p / "shared" / "tools").is_dir()),
+    _HERE.parents[2].parent / "shared" / "tools",
+)
 ZWSP = "\u200b"
 
 MENTIONS = ["@everyone", "@here", "<@123>", "<@&123>", "<#123>", "<!channel>", "<!here>", "<@U123ABC>"]

@@ -70,6 +70,8 @@ def assert_texts_kept(platform: Platform, originals: list[str], *orders: str) ->
 # How a renderer's cut notice starts: a reply longer than MESSAGES_PER_REPLY_MAX messages ends with it.
 CUT_MARK = "✂ Cut here"
 MESSAGES_PER_REPLY_MAX = 5
+# Characters every message keeps free for the cut notice, its link included (at most this long).
+CUT_NOTICE_MAX = 600
 
 
 def was_cut(platform: Platform, bodies: list[Body]) -> bool:
@@ -145,5 +147,19 @@ def drone_digest() -> Digest:
                 agreements=["Pax Silica Declaration"],
                 sections=[DigestSection(title="Drone Technology", text="Certification of drone components.")],
             )
+        ],
+    )
+
+
+def drone_card(first_line: str) -> Item:
+    """Return a compact card: a lede, then one-liners with and without an area's title (`first_line` first)."""
+    return Item(
+        title="Drone rules",
+        text="Lede.",
+        lines=[
+            Part(title="Drone *Technology*", text=first_line),
+            Part(title="", text="A line without an area: 2*3."),
+            Part(title="Agreements", text=""),
+            Part(title="Chips", text="Export_rules tighten."),
         ],
     )

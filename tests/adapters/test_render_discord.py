@@ -23,10 +23,11 @@ from tests.adapters.payload_tools import ZWSP
 from tests.adapters.render_cases import (
     MESSAGES_PER_REPLY_MAX,
     assert_all_words_kept,
+    drone_card,
     drone_digest,
     drone_story,
 )
-from tests.fakes.discord import EMBED_FIELDS_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX
+from tests.fakes.discord import EMBED_FIELDS_MAX, EMBED_TITLE_MAX, EMBEDS_TOTAL_MAX, FIELD_VALUE_MAX
 
 # -- exact bodies -------------------------------------------------------------------------------
 
@@ -253,18 +254,6 @@ def test_a_cut_notice_links_the_source_with_its_parentheses_encoded() -> None:
     assert "[Read the rest at the source](https://en.wikipedia.org/wiki/Drone_%28aircraft%29)." in notice
 
 
-def test_a_source_link_that_just_fits_the_room_kept_for_the_cut_notice_is_still_linked() -> None:
-    def notice_for(url: str) -> str:
-        story = Item(title="Drone", url=url, text="word " * 60_000)
-        return _cut_notice(render_reply(Reply(title="Alert", items=[story])))
-
-    short = "https://example.com/a"
-    room = CUT_NOTICE_MAX - (len(notice_for(short)) - len(short))
-    fits = "https://example.com/" + "a" * (room - len("https://example.com/"))
-    assert f"[Read the rest at the source]({fits})." in notice_for(fits)
-    assert "[Read the rest" not in notice_for(fits + "a")  # one more character: the title links it
-
-
 def test_a_long_lede_continues_in_an_embed_titled_and_linked_like_its_story() -> None:
     story = Item(title="Drone rules", url="https://example.com/s", text="Lede sentence. " * 600)
     embeds = [e for body in render_reply(Reply(title="t", items=[story])) for e in body["embeds"]]
@@ -306,3 +295,103 @@ def test_stories_with_long_titles_never_overfill_a_message() -> None:
     bodies = render_reply(Reply(title="Alert", items=items))
     assert len(bodies) > 1
     assert all(problems(b) == [] for b in bodies)
+
+
+# -- the character budget, to the last character ---------------------------------------------------------
+# A message may carry EMBEDS_TOTAL_MAX characters; the renderer keeps CUT_NOTICE_MAX of them (and the footer's)
+# free, so the cut notice and the footer fit wherever the reply ends. What is left is filled to the last
+# character: a message continued one character early is a message more, and a cut five messages sooner.
+ROOM = EMBEDS_TOTAL_MAX - CUT_NOTICE_MAX
+
+
+def _characters(body: dict[str, Any]) -> int:
+    return sum(
+        len(e.get("title", "")) + len(e.get("description", "")) + len(e.get("footer", {}).get("text", ""))
+        + sum(len(f["name"]) + len(f["value"]) for f in e.get("fields", []))
+        for e in body["embeds"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        pytest.param(
+            [Item(title="A", text="x" * (ROOM // 2 - 1)), Item(title="B", text="y" * (ROOM // 2 - 1))],
+            id="two stories' descriptions",
+        ),
+        pytest.param(
+            [Item(title="A", text="x" * (ROOM // 2 - 1)), Item(title="B", text="y" * (ROOM // 2 - 2)), Item(title="C")],
+            id="a last story that is only a title",
+        ),
+        pytest.param(
+            [
+                Item(
+                    title="S",
+                    parts=[Part(title="P", text="z" * (FIELD_VALUE_MAX - 1))] * 5
+                    + [Part(title="Q", text="z" * (ROOM - 1 - 5 * FIELD_VALUE_MAX - 1))],
+                )
+            ],
+            id="one story's fields",
+        ),
+    ],
+)  # fmt: skip
+def test_stories_that_fill_a_message_to_its_last_character_are_sent_as_one_message(items: list[Item]) -> None:
+    [body] = render_reply(Reply(title="", items=items))
+    assert _characters(body) == ROOM
+    assert problems(body) == []
+
+
+def test_stories_one_character_over_a_message_continue_in_a_second() -> None:
+    items = [Item(title="A", text="x" * (ROOM // 2 - 1)), Item(title="B", text="y" * (ROOM // 2))]
+    first, second = render_reply(Reply(title="", items=items))
+    assert [e["title"] for e in first["embeds"]] == ["A"]
+    assert [e["title"] for e in second["embeds"]] == ["B"]
+
+
+def test_the_footer_takes_its_characters_from_every_message() -> None:
+    footer = "newsbot " * 50
+    items = [
+        Item(title="A", text="x" * (ROOM // 2 - 1)),
+        Item(title="B", text="y" * (ROOM // 2 - 1 - len(footer.strip()))),
+    ]
+    [body] = render_reply(Reply(title="", items=items, footer=footer))
+    assert _characters(body) == EMBEDS_TOTAL_MAX - CUT_NOTICE_MAX
+    assert len(render_reply(Reply(title="", items=[*items, Item(title="C")], footer=footer))) == 2
+
+
+def test_a_cut_reply_with_a_long_footer_and_title_keeps_its_last_message_within_the_total() -> None:
+    # The longest description must leave room for a full-length title above it, as well as for the footer
+    # and the cut notice, in whichever message is last.
+    story = Item(title="A very long story title " * 12, url="https://example.com/s", text="word " * 60_000)
+    bodies = render_reply(Reply(title="Alert", items=[story], footer="f " * 1_000))
+    assert len(bodies) == MESSAGES_PER_REPLY_MAX
+    assert all(problems(b) == [] for b in bodies)
+    assert max(len(e.get("description", "")) for b in bodies for e in b["embeds"]) > 3_000
+
+
+def test_a_compact_cards_lines_read_one_a_line_with_the_areas_title_in_bold_and_summary_text_escaped() -> (
+    None
+):
+    card = drone_card("Certification @everyone of <@123> parts.")
+    [body] = render_reply(Reply(title="", items=[card]))
+    assert body["embeds"][0]["description"] == (
+        "Lede.\n\n"
+        f"**Drone \\*Technology\\*** Certification @{ZWSP}everyone of <{ZWSP}@123\\> parts.\n"
+        "A line without an area: 2\\*3.\n"
+        "**Agreements**\n"
+        "**Chips** Export\\_rules tighten."
+    )
+    assert problems(body) == []
+
+
+def test_a_story_of_fields_only_moves_whole_to_the_next_message_when_its_first_field_does_not_fit() -> None:
+    # Its title alone would fit; left at the end of the first message it would read as a story with nothing in it.
+    items = [
+        Item(title="A", text="x" * (ROOM // 2 - 1)),
+        Item(title="B", text="y" * 2_000),
+        Item(title="C", parts=[Part(title="Area", text="z" * 1_000)]),
+    ]
+    first, second = render_reply(Reply(title="", items=items))
+    assert [e["title"] for e in first["embeds"]] == ["A", "B"]
+    assert second["embeds"][0]["title"] == "C"
+    assert second["embeds"][0]["fields"] == [{"name": "Area", "value": "z" * 1_000}]

@@ -23,6 +23,7 @@ from tests.adapters.payload_tools import (
 )
 from tests.adapters.render_cases import (
     CUT_MARK,
+    CUT_NOTICE_MAX,
     MESSAGES_PER_REPLY_MAX,
     Platform,
     assert_all_words_kept,
@@ -34,6 +35,7 @@ from tests.adapters.render_cases import (
     was_cut,
 )
 from tests.adapters.slack_checks import SLACK
+from tests.fakes.slack import strings
 
 on_each_platform = pytest.mark.parametrize("platform", [DISCORD, SLACK], ids=str)
 SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -187,3 +189,23 @@ def test_a_cut_reply_counts_every_story_it_did_not_show(platform: Platform) -> N
     shown = platform.everything_shown(bodies)
     left = sum(f"Story {n} ends" not in shown for n in range(300))
     assert f" {left} more not shown." in shown
+
+
+@on_each_platform
+def test_a_source_link_that_just_fits_the_room_kept_for_the_cut_notice_is_still_linked(
+    platform: Platform,
+) -> None:
+    def notice_for(url: str) -> str:
+        story = Item(title="Drone", url=url, text="word " * 60_000)
+        last = platform.render_reply(Reply(title="Alert", items=[story]))[-1]
+        [notice] = [s for s in strings(last) if s.startswith(CUT_MARK)]
+        return notice
+
+    short = "https://example.com/a"
+    room = CUT_NOTICE_MAX - (len(notice_for(short)) - len(short))
+    fits = "https://example.com/" + "a" * (room - len("https://example.com/"))
+    assert fits in notice_for(fits)
+    assert len(notice_for(fits)) == CUT_NOTICE_MAX
+    longer = notice_for(fits + "a")  # one more character: the story's title links it
+    assert "https://" not in longer
+    assert longer.endswith("The rest: the story's title links it.")

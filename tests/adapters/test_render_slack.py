@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.slack.render import render_digest, render_reply
+from bot.adapters.slack.render import CUT_NOTICE_MAX, render_digest, render_reply
 from bot.core.reply import Item, Part, Reply
 from tests.adapters.payload_tools import ZWSP
-from tests.adapters.render_cases import assert_all_words_kept, drone_digest, drone_story
-from tests.adapters.slack_checks import POST, SLACK, problems, unescape
-from tests.fakes.slack import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX
+from tests.adapters.render_cases import assert_all_words_kept, drone_card, drone_digest, drone_story
+from tests.adapters.slack_checks import BLOCK_TEXT_BUDGET, POST, SLACK, problems, unescape
+from tests.fakes.slack import HEADER_TEXT_MAX, MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
 
 
 def header(text: str) -> dict[str, Any]:
@@ -260,3 +260,74 @@ def test_a_linked_title_of_ampersands_is_cut_between_entities_and_given_in_full_
             f"an entity was cut: {shown[-12:]!r}"
         )
     assert html.unescape(below).startswith(title)  # the reader still gets the whole title
+
+
+# -- the text cap, to the last character -----------------------------------------------------------------
+# A message's blocks carry at most 12,000 characters; the renderer keeps CUT_NOTICE_MAX of them (and the
+# footer's) free, so the cut notice and the footer fit wherever the reply ends. What is left is filled to the
+# last character: a message continued one character early is a message more, and a cut five messages sooner.
+ROOM = BLOCK_TEXT_BUDGET - CUT_NOTICE_MAX
+
+
+def _characters(body: dict[str, Any]) -> int:
+    return sum(
+        len(t["text"])
+        for b in body["blocks"]
+        for t in ([b["text"]] if "text" in b else b.get("elements", []))
+    )
+
+
+def _filling(room: int) -> list[Item]:
+    """Stories whose title lines ("*A*") and texts add up to exactly `room` characters."""
+    stories = [Item(title=name, text="x" * (SECTION_TEXT_MAX - 3)) for name in "ABC"]
+    return [*stories, Item(title="D", text="y" * (room - 3 * SECTION_TEXT_MAX - 3))]
+
+
+def test_stories_that_fill_a_message_to_its_last_character_are_sent_as_one_message() -> None:
+    [body] = render_reply(Reply(title="", items=_filling(ROOM)))
+    assert _characters(body) == ROOM
+    assert problems(body) == []
+
+
+def test_stories_one_character_over_a_message_continue_in_a_second() -> None:
+    first, second = render_reply(Reply(title="", items=_filling(ROOM + 1)))
+    assert first["blocks"][-1] == section("*D*")
+    assert second["blocks"] == [context("D (cont.)"), section("y" * (ROOM + 1 - 3 * SECTION_TEXT_MAX - 3))]
+
+
+def test_the_footer_takes_its_characters_from_every_message() -> None:
+    footer = "newsbot " * 50
+    [body] = render_reply(Reply(title="", items=_filling(ROOM - len(footer.strip())), footer=footer))
+    assert _characters(body) == ROOM
+    assert body["blocks"][-1] == context(footer.strip())
+    assert (
+        len(render_reply(Reply(title="", items=_filling(ROOM - len(footer.strip()) + 1), footer=footer))) == 2
+    )
+
+
+def test_a_message_that_ends_before_a_new_story_does_not_end_with_its_divider() -> None:
+    # header, divider, title and 46 parts: 49 blocks, so the next story's divider would be the 50th and its
+    # title the first of the next message.
+    full = Item(title="A", parts=[Part(title=f"Topic {n}", text="x") for n in range(46)])
+    first, second = render_reply(Reply(title="t", items=[full, Item(title="B", text="y")]))
+    assert len(first["blocks"]) == MESSAGE_BLOCKS_MAX - 1
+    assert first["blocks"][-1] == section("*Topic 45*\nx")
+    assert second["blocks"] == [section("*B*"), section("y")]
+
+
+def test_a_compact_cards_lines_read_one_a_line_with_the_areas_title_in_bold_and_summary_text_escaped() -> (
+    None
+):
+    card = drone_card("Certification <!here> of <@U123ABC> parts.")
+    [body] = render_reply(Reply(title="", items=[card]))
+    assert body["blocks"] == [
+        section("*Drone rules*"),
+        section(
+            "Lede.\n\n"
+            "*Drone ∗Technology∗* Certification &lt;!here&gt; of &lt;@U123ABC&gt; parts.\n"
+            "A line without an area: 2∗3.\n"
+            "*Agreements*\n"
+            "*Chips* Exportˍrules tighten."
+        ),
+    ]
+    assert problems(body) == []

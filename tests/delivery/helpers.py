@@ -51,6 +51,7 @@ class Post:
     channel: str
     body: dict[str, Any]
     key: str
+    workspace: str = ""  # the Slack workspace the post went to (its installation's token)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class RecordingSender:
         self, channel: str, body: dict[str, object], *, key: str, workspace: str = ""
     ) -> SendOutcome:
         await asyncio.sleep(0)
-        post = Post(channel, dict(body), key)
+        post = Post(channel, dict(body), key, workspace)
         self.attempts.append(post)
         queued = self.script.get(channel)
         if queued:

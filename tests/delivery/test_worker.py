@@ -490,3 +490,101 @@ async def test_an_empty_digest_is_skipped_with_its_reason_and_counted_as_skipped
         assert (row.status, row.last_error) == ("skipped", NOTHING_NEW)
         assert s.senders["discord"].posts == []
         assert (counted(s, "skipped"), counted(s, "sent")) == (1, 0)
+
+
+# -- where and how many rows are leased -----------------------------------------------------------------
+
+
+async def test_a_slack_alert_is_posted_with_its_workspaces_installation(tmp_path: Path) -> None:
+    # Each workspace has its own token: a post sent without its workspace would go out with the wrong one.
+    async with sqlite_stack(tmp_path) as s:
+        await alert_to(s, SLACK, ChannelKey("slack", "T2", "C9"))
+        await s.worker.drain()
+        assert sorted((p.workspace, p.channel) for p in s.senders["slack"].posts) == [
+            ("T1", "C1"),
+            ("T2", "C9"),
+        ]
+
+
+async def test_a_worker_allowed_one_post_at_a_time_posts_every_row_one_after_another(tmp_path: Path) -> None:
+    sender = GatedSender()
+    sender.gate.set()
+    async with sqlite_stack(tmp_path, senders={"discord": sender}) as s:
+        s.worker.concurrency = 1
+        await alert_to(s, CHAN, OTHER)
+        await s.worker.drain()
+        assert sorted(p.channel for p in sender.posts) == ["c1", "c2"]
+        assert sender.most == 1
+
+
+async def lock_out_discord(s: Stack) -> None:
+    """Have Discord refuse the token once, then let the probe fall due with the token working again."""
+    s.senders["discord"].fail("c1", Unauthorized("401 Unauthorized"))
+    await alert_to(s, CHAN)
+    await s.worker.drain()
+    assert s.worker.trouble() == "discord: 401 Unauthorized; sending paused"
+    s.clock.advance(seconds=AUTH_PROBE_SECONDS)
+
+
+async def test_a_due_probe_joins_a_batch_with_room_and_waits_when_the_batch_is_full(tmp_path: Path) -> None:
+    async with sqlite_stack(tmp_path) as s:
+        await lock_out_discord(s)
+        await alert_to(s, SLACK, story="s2")
+        s.worker.concurrency = 1
+        assert await s.worker.fill() == 1  # Slack's row fills the batch: no probe beyond the limit
+        await s.worker.drain()
+    async with sqlite_stack(tmp_path / "room") as s:
+        await lock_out_discord(s)
+        await alert_to(s, SLACK, story="s2")
+        assert await s.worker.fill() == 2  # Slack's row and Discord's probe, side by side
+        await s.worker.drain()
+        assert [p.channel for p in s.senders["slack"].posts] == ["C1"]
+        assert [p.channel for p in s.senders["discord"].posts] == ["c1", "c1"]  # the probe's row, then s2
+        assert s.worker.trouble() is None
+
+
+async def test_a_halted_worker_leases_nothing_and_tries_the_database_once_a_look(tmp_path: Path) -> None:
+    async with sqlite_stack(tmp_path) as s:
+        disk = Unwritable()
+        s.outbox.record_part = disk.wrap(s.outbox.record_part)  # type: ignore[method-assign]
+        tries: list[int] = []
+        record = disk.wrap(s.outbox.record_accepted)
+
+        async def counted_record(*args, **kwargs):  # type: ignore[no-untyped-def]
+            tries.append(1)
+            return await record(*args, **kwargs)
+
+        s.outbox.record_accepted = counted_record  # type: ignore[method-assign]
+        await alert_to(s, CHAN)
+        await s.worker.drain()  # posted, not recorded: halted
+        await alert_to(s, OTHER, story="s2")
+        tries.clear()
+        s.worker.poll_seconds = 3600
+        stop = asyncio.Event()
+        running = asyncio.create_task(s.worker.run(stop))
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        assert len(tries) == 1  # one look, then it waits: no busy loop against a full disk
+        waiting = [d for d in await s.outbox.find() if d.key == OTHER]
+        assert [(d.status, d.lease_owner) for d in waiting] == [("pending", None)]  # not leased while halted
+        disk.down = False
+        await s.worker.drain()  # recorded, and the waiting row goes out at once, with no lease to wait out
+        assert sorted(p.channel for p in s.senders["discord"].posts) == ["c1", "c1", "c2"]
+
+
+async def test_a_running_worker_keeps_posting_after_a_round_that_started_posts(tmp_path: Path) -> None:
+    async with sqlite_stack(tmp_path) as s:
+        s.worker.poll_seconds = 0.01
+        stop = asyncio.Event()
+        running = asyncio.create_task(s.worker.run(stop))
+        for story, posts in (("s1", 1), ("s2", 2)):
+            await alert_to(s, CHAN, story=story)  # the second story arrives after the first was posted
+            for _ in range(3000):
+                if len(s.senders["discord"].posts) >= posts:
+                    break
+                await asyncio.sleep(0.01)
+        assert not running.done()
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        assert len(s.senders["discord"].posts) == 2
