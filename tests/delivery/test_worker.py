@@ -548,10 +548,12 @@ async def test_a_halted_worker_leases_nothing_and_tries_the_database_once_a_look
         disk = Unwritable()
         s.outbox.record_part = disk.wrap(s.outbox.record_part)  # type: ignore[method-assign]
         tries: list[int] = []
+        looked = asyncio.Event()
         record = disk.wrap(s.outbox.record_accepted)
 
         async def counted_record(*args, **kwargs):  # type: ignore[no-untyped-def]
             tries.append(1)
+            looked.set()
             return await record(*args, **kwargs)
 
         s.outbox.record_accepted = counted_record  # type: ignore[method-assign]
@@ -562,7 +564,10 @@ async def test_a_halted_worker_leases_nothing_and_tries_the_database_once_a_look
         s.worker.poll_seconds = 3600
         stop = asyncio.Event()
         running = asyncio.create_task(s.worker.run(stop))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(looked.wait(), timeout=30)  # its first look, however slow the machine
+        # Room for a busy loop to look again (each look is a database round trip). A slow machine can only
+        # make this miss a busy loop, never fail a worker that waits: the first look is awaited above.
+        await asyncio.sleep(0.2)
         stop.set()
         await asyncio.wait_for(running, timeout=30)
         assert len(tries) == 1  # one look, then it waits: no busy loop against a full disk
