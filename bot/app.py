@@ -362,6 +362,8 @@ def build_limiters(
         # spacing); the margin keeps the next second's requests from arriving inside the first one's.
         "burst": max(1, int(config.discord_rate)),
         "margin": config.window_margin,
+        "careful_slowdown": config.careful_slowdown,
+        "careful_seconds": config.careful_seconds,
     }
     discord: Limiter
     if engine is not None and engine.dialect.name == "postgresql" and config.shared_discord_budget:
@@ -380,6 +382,8 @@ def build_limiters(
             rate=config.discord_rate / (1 + config.window_margin),
             burst=1,
             late_seconds=max(LATE_SECONDS, config.window_margin),
+            careful_slowdown=config.careful_slowdown,
+            careful_seconds=config.careful_seconds,
         )
         buckets = SqlChannelBuckets(engine, name)
         discord = SharedLimiter(budget, config.discord_rate, buckets=buckets, **discord_options)

@@ -284,6 +284,13 @@ class DeliverySettings(_Section):
     window_margin: float = Field(
         default=0.03, ge=0, le=1
     )  # seconds each one-second window is held longer (both platforms), for jitter
+    # A global 429 means requests reached the platform closer together than they were spaced (network
+    # and event-loop delays the margin did not cover), and what bunched them tends to last: three
+    # replicas on a two-core machine busy writing to disk met 429s scattered across a whole 20 s
+    # fan-out, not in one burst. So after one, Discord requests go this much slower (every replica, on
+    # PostgreSQL) for this long; with no 429 the full rate is kept.
+    careful_slowdown: float = Field(default=0.05, ge=0, le=1)  # 0.05: 5 % slower
+    careful_seconds: float = Field(default=30.0, ge=0, le=3600)
     slack_rate: float = Field(default=20.0, gt=0, le=1000)  # chat.postMessage/s per process (workspace cap)
     slack_channel_rate: float = Field(default=1.0, gt=0, le=100)  # chat.postMessage/s per channel
     # On PostgreSQL every replica draws Discord requests from one budget in the database (discord_rate

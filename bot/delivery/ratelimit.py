@@ -94,6 +94,8 @@ class Limiter:
         burst: int = 5,
         window: float = 1.0,
         margin: float = 0.0,
+        careful_slowdown: float = 0.0,
+        careful_seconds: float = 0.0,
         per_key_rate: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -104,6 +106,12 @@ class Limiter:
         # count of departures cannot see.
         self._pace = Pacer(rate, burst)
         self._global = SlidingWindow(max(1, int(rate * window)), window + max(0.0, margin))
+        # After a global 429 the window is held `careful_slowdown` longer still, for `careful_seconds`
+        # (bot/settings.py's DeliverySettings says why).
+        self._window = self._global.window
+        self._careful_window = self._window + window * max(0.0, careful_slowdown)
+        self._careful_seconds = careful_seconds
+        self._careful_until = float("-inf")
         self._per_key_rate = per_key_rate
         self._clock = clock
         self._sleep = sleep
@@ -148,6 +156,7 @@ class Limiter:
             await self._sleep(max(delay, self._blocked_until - self._clock()))
         now = self._clock()
         bucket.last_used = now
+        self._global.window = self._careful_window if now < self._careful_until else self._window
         return self._global.take(now)
 
     async def close(self) -> None:
@@ -178,10 +187,11 @@ class Limiter:
         bucket.reset_at = now + reset_after
 
     def back_off(self, key: str | None, seconds: float) -> None:
-        """Hold requests to `key` (every request when None) for `seconds` after a 429."""
+        """Hold requests to `key` (every request when None, then slower for a while) for `seconds` after a 429."""
         until = self._clock() + max(0.0, seconds)
         if key is None:
             self._blocked_until = max(self._blocked_until, until)
+            self._careful_until = max(self._careful_until, until + self._careful_seconds)
         else:
             bucket = self._bucket(key)
             bucket.blocked_until = max(bucket.blocked_until, until)

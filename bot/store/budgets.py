@@ -31,18 +31,23 @@ from bot.store.tables import rate_budgets
 
 log = logging.getLogger(__name__)
 
-# Refill from the database's clock, cap at the burst, take one: the new level is the answer.
+# Refill from the database's clock, cap at the burst, take one: the new level is the answer, with whether
+# the budget is being careful (a global 429 came back lately), when it refills at the careful rate.
 _DRAW = text(
     "UPDATE rate_budgets SET "
-    "tokens = LEAST(:burst, tokens + EXTRACT(EPOCH FROM (clock_timestamp() - refreshed_at)) * :rate) - :n, "
+    "tokens = LEAST(:burst, tokens + EXTRACT(EPOCH FROM (clock_timestamp() - refreshed_at)) * "
+    "CASE WHEN careful_until > clock_timestamp() THEN CAST(:careful_rate AS FLOAT) "
+    "ELSE CAST(:rate AS FLOAT) END) - :n, "
     "refreshed_at = clock_timestamp() "
-    "WHERE name = :name RETURNING tokens"
+    "WHERE name = :name RETURNING tokens, COALESCE(careful_until > clock_timestamp(), false) AS careful"
 )
-# Hold every replica after a global 429: the bucket is emptied into debt worth `seconds` of refill.
+# Hold every replica after a global 429: the bucket is emptied into debt worth `seconds` of refill, and
+# the budget stays careful for `careful` seconds (longer if it already was).
 _HOLD = text(
     "UPDATE rate_budgets SET "
     "tokens = LEAST(LEAST(:burst, tokens + EXTRACT(EPOCH FROM (clock_timestamp() - refreshed_at)) * :rate), "
-    ":debt), refreshed_at = clock_timestamp() "
+    ":debt), refreshed_at = clock_timestamp(), "
+    "careful_until = GREATEST(careful_until, clock_timestamp() + make_interval(secs => CAST(:careful AS FLOAT))) "
     "WHERE name = :name"
 )
 UNREACHABLE_WAIT_SECONDS = 1.0
@@ -112,6 +117,8 @@ class SqlRateBudget:
         rate: float,
         burst: int,
         late_seconds: float = LATE_SECONDS,
+        careful_slowdown: float = 0.0,
+        careful_seconds: float = 0.0,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if engine.dialect.name != "postgresql":
@@ -119,6 +126,10 @@ class SqlRateBudget:
         self._link = _Link(engine)
         self.name = name
         self.rate = rate
+        # After a global 429 every replica draws `careful_slowdown` slower for `careful_seconds`
+        # (bot/settings.py's DeliverySettings says why).
+        self.careful_rate = rate / (1 + max(0.0, careful_slowdown))
+        self.careful_seconds = careful_seconds
         self.burst = burst
         # How late a woken reservation may still be sent. Queuing it again costs its slot: the slot
         # passes unused, and the bot's rate with it. Three replicas on a busy two-core machine (load
@@ -136,13 +147,21 @@ class SqlRateBudget:
         await self._link.execute(stmt.on_conflict_do_nothing(index_elements=["name"]), {})
         self._ready = True
 
-    async def _draw(self, n: int) -> tuple[float, float]:
-        """Take `n` tokens; return the bucket's new level and when the draw was sent."""
+    async def _draw(self, n: int) -> tuple[float, float, float]:
+        """Take `n` tokens; return the bucket's new level, the rate it refills at now, and when the draw
+        was sent."""
         if not self._ready:
             await self._ensure()
-        params = {"name": self.name, "rate": self.rate, "burst": self.burst, "n": n}
+        params = {
+            "name": self.name,
+            "rate": self.rate,
+            "careful_rate": self.careful_rate,
+            "burst": self.burst,
+            "n": n,
+        }
         result, sent = await self._link.execute_timed(_DRAW, params)
-        return float(result.scalar_one()), sent
+        row = result.mappings().one()
+        return float(row["tokens"]), self.careful_rate if row["careful"] else self.rate, sent
 
     async def take(self) -> float:
         """Wait until one request may go under the shared budget; return how long that took (seconds)."""
@@ -150,7 +169,7 @@ class SqlRateBudget:
         redraws = 0
         while True:
             try:
-                level, sent = await self._draw(1)
+                level, rate, sent = await self._draw(1)
             except StoreError as error:
                 if not self._unreachable:
                     log.error(
@@ -168,7 +187,7 @@ class SqlRateBudget:
                 # when the draw was sent, not from when its answer came back: draws of one process
                 # queue for their turn on the connection, and timing from the answer would add that
                 # queueing to some requests and not others, bunching them at Discord.
-                slot = sent - level / self.rate
+                slot = sent - level / rate
                 delay = max(0.0, slot - time.monotonic())
                 await self._sleep(delay)
                 waited += delay
@@ -189,8 +208,15 @@ class SqlRateBudget:
             log.debug("rate budget %s: could not give a token back", self.name)
 
     async def hold(self, seconds: float) -> None:
-        """Let no replica draw for `seconds` (the platform answered a global 429)."""
-        params = {"name": self.name, "rate": self.rate, "burst": self.burst, "debt": -seconds * self.rate}
+        """Let no replica draw for `seconds`, then draw slower for a while (the platform answered a global
+        429)."""
+        params = {
+            "name": self.name,
+            "rate": self.rate,
+            "burst": self.burst,
+            "debt": -seconds * self.rate,
+            "careful": self.careful_seconds,
+        }
         try:
             await self._link.execute(_HOLD, params)
         except StoreError:

@@ -271,6 +271,8 @@ rate_budgets = Table(
     Column("name", String(128), primary_key=True),
     Column("tokens", Float(), nullable=False),
     Column("refreshed_at", UTCDateTime(), nullable=False),
+    # Until when every replica draws at the careful rate: set by a global 429 (bot/store/budgets.py).
+    Column("careful_until", UTCDateTime(), nullable=True),
 )
 
 # One row per channel that changed its layout or threads (bot/store/channel_settings.py); a channel

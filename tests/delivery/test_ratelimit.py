@@ -106,6 +106,23 @@ async def test_route_429_blocks_that_channel_and_global_429_blocks_all() -> None
     assert vt.now >= start + 2.0
 
 
+async def test_after_a_global_429_a_process_sends_slower_for_a_while_then_at_full_rate_again() -> None:
+    vt = VirtualTime()
+    limiter = _limiter(vt, 50, burst=1, careful_slowdown=1.0, careful_seconds=10.0)
+
+    async def seconds_for(requests: int) -> float:
+        start = vt.now
+        for channel in range(requests):
+            await limiter.acquire(f"c{channel}")
+        return vt.now - start
+
+    assert await seconds_for(200) < 4.1  # 50 a second
+    limiter.back_off(None, 0.0)
+    assert await seconds_for(200) > 6.9  # a window held twice as long: 25 a second
+    vt.now += 10.0  # the careful ten seconds pass
+    assert await seconds_for(200) < 4.1
+
+
 async def test_fixed_per_channel_rate_paces_one_channel_but_not_others() -> None:
     vt = VirtualTime()
     limiter = _limiter(vt, 20, per_key_rate=1.0)

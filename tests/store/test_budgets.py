@@ -253,3 +253,40 @@ async def test_a_global_429_holds_every_replicas_budget(
     await second.take()
     assert len(waits) == 1
     assert waits[0] > 1.5  # two seconds of refill owed, less the moment between the two statements
+
+
+async def test_after_a_global_429_every_replica_spaces_its_requests_wider_for_a_while(
+    engines: list[AsyncEngine], opened: list[Shared]
+) -> None:
+    slots: list[float] = []  # when each reserved request was due to leave
+
+    async def sleep(seconds: float) -> None:
+        slots.append(time.monotonic() + seconds)
+
+    def budget(engine: AsyncEngine, careful_seconds: float) -> SqlRateBudget:
+        shared = SqlRateBudget(
+            engine,
+            "discord:careful",
+            rate=RATE,
+            burst=1,
+            careful_slowdown=1.0,  # half the rate, so the two spacings cannot be mistaken for each other
+            careful_seconds=careful_seconds,
+            sleep=sleep,
+        )
+        return _open(opened, shared)
+
+    first, second = budget(engines[0], 0.5), budget(engines[1], 0.5)
+    await first.take()  # the burst of one: leaves at once
+    await first.hold(0.0)  # what a global 429 with no wait to speak of leaves behind
+    slots.clear()
+    await second.take()
+    await second.take()
+    # The second replica saw no 429 itself, yet its next reservation lies one careful slot further on.
+    assert slots[1] - slots[0] == pytest.approx(2 / RATE, abs=0.002)
+
+    await asyncio.sleep(0.6)  # the careful half second is over: the full rate is back
+    await second.take()
+    slots.clear()
+    await second.take()
+    await second.take()
+    assert slots[1] - slots[0] == pytest.approx(1 / RATE, abs=0.002)
