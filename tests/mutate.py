@@ -36,8 +36,9 @@ GUARDED: dict[str, list[str]] = {
     "bot/delivery/worker.py": ["tests/delivery/test_worker.py", "tests/delivery/test_outbox.py", "tests/delivery/test_platforms.py", "tests/delivery/test_ratelimit.py", "tests/delivery/test_threads.py"],
     "bot/adapters/discord/sender.py": ["tests/adapters/discord/test_sender.py", "tests/adapters/discord/test_answers.py", "tests/delivery/test_platforms.py"],
     "bot/adapters/slack/sender.py": ["tests/adapters/slack/test_sender.py", "tests/delivery/test_platforms.py"],
-    "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py"],
-    "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py", "tests/adapters/slack/test_own_words.py"],
+    "bot/adapters/discord/render.py": ["tests/adapters/test_render_discord.py", "tests/adapters/test_render_platforms.py", "tests/adapters/test_render_cards.py"],
+    "bot/adapters/slack/render.py": ["tests/adapters/test_render_slack.py", "tests/adapters/test_render_platforms.py", "tests/adapters/test_render_cards.py",
+                                      "tests/adapters/slack/test_own_words.py"],
     "bot/api/server.py": ["tests/delivery/test_api.py"],
     "bot/adapters/slack/bot.py": ["tests/adapters/slack/test_bot.py"],
     "bot/delivery/schedules.py": ["tests/delivery/test_schedules.py", "tests/delivery/test_outbox.py"],
@@ -291,6 +292,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [  # (module, function, diff line,
     (_SRENDER, _S_MESSAGES, '+self.cut_link: str | None = ""', _FALSY),
     (_SRENDER, "xǁ_Messagesǁadd", "+            return False",  # the divider branch only
      "only the title's add() is asked whether it was added, and a title is never the divider this returns for"),
+    (_SRENDER, "xǁ_Messagesǁadd", "+self.used = len(self.resume)", "used was set to 0 on the line before: = and += agree"),
+    (_SRENDER, "xǁ_Messagesǁadd_item", '+self.resume = ""', _FALSY),
+    (_SRENDER, "xǁ_Messagesǁadd_item", "+self.items_not_shown = 1",
+     "a reply is cut once: when its cut falls on an item's title no later item has been counted yet, so the "
+     "count is still 0 there (later items are counted at the top of add_item)"),
+    (_SRENDER, "x__bodies", '+first if i == 1 else clip(summary, FALLBACK_MAX - 21)[0] + f" (cont. {i}/{count})"',
+     "the 20 characters are room for ' (cont. i/n)', 12 characters for the at most 5 messages a reply has: one "
+     "character less of the title still leaves the notification within FALLBACK_MAX"),
 ]  # fmt: skip
 # mutmut's exit codes per mutant (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
