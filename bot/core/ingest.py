@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.loader import Loaded, LoadError, expand_paths, load_file
+from bot.core.loader import Loaded, LoadError, expand_paths, iter_file
 from bot.core.ports import PutOutcome
-from bot.core.service import NewsService
+from bot.core.service import YIELD_EVERY, IngestResult, NewsService
 
 FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
 STORIES_PER_FLUSH = 2_000  # …or stories: a folder of large JSONL files must not sit in memory whole
@@ -81,26 +83,37 @@ async def _ingest(
     if on_files_found is not None:
         on_files_found(len(files))
     pending: list[Loaded] = []
-    for i, path in enumerate(files, start=1):
-        for item in load_file(path):
-            if isinstance(item, LoadError):
-                report.errors.append(item)
-            else:
+    pipeline = service.pipeline()
+    waiting: deque[Loaded] = deque()  # stored or being stored, not yet in the report
+    try:
+        for i, path in enumerate(files, start=1):
+            for item in iter_file(path):
+                if isinstance(item, LoadError):
+                    report.errors.append(item)
+                    continue
                 pending.append(item)
-        if on_file is not None:
-            on_file(path)
-        if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
-            await _store(service, pending, report)
-            pending = []
-            gc.collect(1)  # cycles made meanwhile, here or by other tasks; see _collections_between_flushes
-    await _store(service, pending, report)
+                if len(pending) % YIELD_EVERY == 0 and pipeline.storing:
+                    await asyncio.sleep(0)  # the store in flight sends its next statement
+            if on_file is not None:
+                on_file(path)
+            if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
+                await pipeline.add([item.summary for item in pending])
+                waiting.extend(pending)
+                pending = []
+                _report(pipeline.result, waiting, report)
+                gc.collect(
+                    1
+                )  # cycles made meanwhile, here or by other tasks; see _collections_between_flushes
+        await pipeline.add([item.summary for item in pending])
+        waiting.extend(pending)
+    finally:
+        _report(await pipeline.drain(), waiting, report)
     return report
 
 
-async def _store(service: NewsService, loaded: list[Loaded], report: IngestReport) -> None:
-    if not loaded:
-        return
-    result = await service.ingest([item.summary for item in loaded])
-    for item, outcome in zip(loaded, result.outcomes, strict=True):
+def _report(result: IngestResult, waiting: deque[Loaded], report: IngestReport) -> None:
+    """Move the stories whose batch has been stored from `waiting` into the report, with their outcome."""
+    for outcome in result.outcomes[len(report.stored) :]:
+        item = waiting.popleft()
         s = item.summary
         report.stored.append(Stored(item.where, s.id, s.headline, outcome, result.unknown_tags.get(s.id, ())))

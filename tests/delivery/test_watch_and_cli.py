@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import DataError
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 
 from bot.cli.deliveries import deliveries_app
 from bot.core.ingest import ingest_paths
-from bot.core.ports import ChannelKey, Failed
+from bot.core.ports import ChannelKey, Failed, PutOutcome
 from bot.delivery.lock import AlreadyRunning, hold_database
 from bot.delivery.watch import WatchFolder
 from bot.store.engine import StoreError
@@ -215,12 +216,70 @@ async def test_an_ingest_leaves_garbage_collection_as_it_found_it_even_when_the_
             async def refuse(*_args: object, **_kwargs: object) -> None:
                 raise StoreError("database error: disk I/O error")
 
-            monkeypatch.setattr(s.service, "ingest", refuse)
+            monkeypatch.setattr(s.service.archive, "put_many", refuse)
             with pytest.raises(StoreError):
                 await ingest_paths(s.service, [tmp_path])
             assert gc.isenabled()
         finally:
             gc.enable()
+
+
+@pytest.fixture
+def story_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stories s0…s7, one a file, then a file that gives s1 a new headline; ingested in small batches and
+    flushes, so each batch is tagged while the one before it is being stored."""
+    monkeypatch.setattr("bot.core.service.INGEST_BATCH", 3)
+    monkeypatch.setattr("bot.core.ingest.FILES_PER_FLUSH", 5)
+    for n in range(8):
+        (tmp_path / f"{n:02d}.json").write_text(
+            json.dumps({"id": f"s{n}", "headline": f"Story {n}", "published": f"2026-05-01T0{n}:00:00Z"})
+        )
+    (tmp_path / "08.json").write_text(
+        json.dumps({"id": "s1", "headline": "Story 1, corrected", "published": "2026-05-01T01:00:00Z"})
+    )
+    return tmp_path
+
+
+async def test_a_bulk_ingest_of_many_batches_reports_each_story_once_in_order_and_keeps_a_later_copy(
+    database_url: str, story_files: Path
+) -> None:
+    async with stack(database_url, FakeClock(START)) as s:
+        heard: list[int] = []
+        s.service.listeners.append(lambda result: heard.append(len(result.outcomes)))
+        report = await ingest_paths(s.service, [story_files])
+        assert [(Path(st.where).name, st.summary_id, st.outcome) for st in report.stored] == [
+            *[(f"{n:02d}.json", f"s{n}", "created") for n in range(8)],
+            ("08.json", "s1", "updated"),
+        ]
+        assert heard == [3, 2, 3, 1], "each stored batch is told as it lands"
+        assert await s.service.archive.count_stories() == 8
+        stored = await s.service.archive.story("s1")
+        assert stored is not None
+        assert stored.summary.headline == "Story 1, corrected"
+
+
+async def test_a_database_failure_midway_through_an_ingest_keeps_the_batches_stored_before_it(
+    database_url: str, story_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with stack(database_url, FakeClock(START)) as s:
+        real = s.service.archive.put_many
+        calls = 0
+
+        async def third_fails(*args: Any, **kwargs: Any) -> list[PutOutcome]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise StoreError("database error: disk I/O error")
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(s.service.archive, "put_many", third_fails)
+        with pytest.raises(StoreError, match="disk I/O error"):
+            await ingest_paths(s.service, [story_files])
+        assert calls == 3, "nothing is stored after the batch that failed"
+        assert await s.service.archive.count_stories() == 5  # s0–s4, the two batches before it
+        monkeypatch.setattr(s.service.archive, "put_many", real)
+        again = await ingest_paths(s.service, [story_files])
+        assert [st.outcome for st in again.stored] == [*["unchanged"] * 5, *["created"] * 3, "updated"]
 
 
 def test_a_second_holder_of_a_sqlite_database_is_refused(tmp_path: Path) -> None:
