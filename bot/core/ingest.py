@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from bot.core.loader import Loaded, LoadError, expand_paths, iter_file
 from bot.core.ports import PutOutcome
-from bot.core.service import YIELD_EVERY, IngestResult, NewsService
+from bot.core.service import IngestResult, NewsService
 
 FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
 STORIES_PER_FLUSH = 2_000  # …or stories: a folder of large JSONL files must not sit in memory whole
@@ -92,8 +91,7 @@ async def _ingest(
                     report.errors.append(item)
                     continue
                 pending.append(item)
-                if len(pending) % YIELD_EVERY == 0 and pipeline.storing:
-                    await asyncio.sleep(0)  # the store in flight sends its next statement
+                await pipeline.make_way(len(pending))
             if on_file is not None:
                 on_file(path)
             if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
@@ -101,9 +99,8 @@ async def _ingest(
                 waiting.extend(pending)
                 pending = []
                 _report(pipeline.result, waiting, report)
-                gc.collect(
-                    1
-                )  # cycles made meanwhile, here or by other tasks; see _collections_between_flushes
+                # Cycles made meanwhile, here or by other tasks; see _collections_between_flushes.
+                gc.collect(1)
         await pipeline.add([item.summary for item in pending])
         waiting.extend(pending)
     finally:

@@ -24,7 +24,7 @@ INGEST_BATCH = (
 # `digest.max_stories` a scheduled digest may have (bot/settings.py).
 MAX_DIGEST_STORIES = 50
 # Stories tagged or loaded between two looks at the event loop while a batch is being stored.
-YIELD_EVERY = 4
+_YIELD_EVERY = 4
 
 
 class TopicMatch(BaseModel):
@@ -195,6 +195,12 @@ class IngestPipeline:
         """Whether a batch is being stored now (a loader then yields now and again too)."""
         return self._storing is not None and not self._storing.done()
 
+    async def make_way(self, done: int) -> None:
+        """Between stories read or tagged (`done` so far): every few, let the batch being stored send its next
+        statement."""
+        if done % _YIELD_EVERY == 0 and self.storing:
+            await asyncio.sleep(0)
+
     async def add(self, summaries: Sequence[Summary]) -> None:
         """Tag `summaries`, then start storing them as soon as the batch before them is stored."""
         tagger = self._service.tagger
@@ -202,8 +208,7 @@ class IngestPipeline:
             tagged: list[TaggedSummary] = []
             for summary in batch:
                 tagged.append(tagger.tag_summary(summary))
-                if len(tagged) % YIELD_EVERY == 0 and self.storing:
-                    await asyncio.sleep(0)
+                await self.make_way(len(tagged))
             await self.drain()
             self._tagged = tagged
             self._storing = asyncio.create_task(self._service.archive.put_many(tagged, self._now))
