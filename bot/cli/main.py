@@ -128,6 +128,16 @@ def ingest(
             help="Files or folders (.json, .jsonl, .yaml, .yml, .txt, .md, .html), or web page URLs.",
         ),
     ],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=8,
+            help="Processes that read and tag files while this one stores; 0 reads everything in this "
+            "process. Default: one or two when the files come to 8 MB or more and a core is free, else 0.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Store summaries from files, folders and web pages; bad ones are reported and skipped, good ones stored."""
     from bot.core.ingest import ingest_paths
@@ -154,6 +164,7 @@ def ingest(
                 paths,
                 on_files_found=lambda n: progress.update(task, total=n, visible=n > 20),
                 on_file=lambda _p: progress.advance(task),
+                workers=workers,
             )
         verbose = len(report.stored) <= 50
         for s in report.stored:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gc
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.loader import Loaded, LoadError, expand_paths, iter_file
+from bot.core.bulk import FileResult, TaggedLoad, read_here, read_pooled, worker_count
+from bot.core.loader import LoadError, expand_paths
 from bot.core.ports import PutOutcome
-from bot.core.service import IngestResult, NewsService
+from bot.core.service import IngestPipeline, IngestResult, NewsService
 
 FILES_PER_FLUSH = 200  # files read before the stories found so far are stored
 STORIES_PER_FLUSH = 2_000  # …or stories: a folder of large JSONL files must not sit in memory whole
@@ -47,10 +48,16 @@ async def ingest_paths(
     *,
     on_file: Callable[[Path], None] | None = None,
     on_files_found: Callable[[int], None] | None = None,
+    workers: int | None = 0,
 ) -> IngestReport:
-    """Ingest every summary file named or found below the folders named; bad files never stop good ones."""
+    """Ingest every summary file named or found below the folders named; bad files never stop good ones.
+
+    `workers` processes read and tag the files (0: this process does); None decides by the ingest's
+    size and the machine's cores (bot/core/bulk.py). A program that passes anything but 0 must keep
+    its own top-level code under `if __name__ == "__main__":`, as the workers import its main module.
+    """
     with _collections_between_flushes():
-        return await _ingest(service, paths, on_file=on_file, on_files_found=on_files_found)
+        return await _ingest(service, paths, on_file=on_file, on_files_found=on_files_found, workers=workers)
 
 
 @contextmanager
@@ -76,41 +83,58 @@ async def _ingest(
     *,
     on_file: Callable[[Path], None] | None,
     on_files_found: Callable[[int], None] | None,
+    workers: int | None,
 ) -> IngestReport:
     files, errors = expand_paths(paths)
     report = IngestReport(errors=list(errors), files=len(files))
     if on_files_found is not None:
         on_files_found(len(files))
-    pending: list[Loaded] = []
+    pending: list[TaggedLoad] = []
     pipeline = service.pipeline()
-    waiting: deque[Loaded] = deque()  # stored or being stored, not yet in the report
+    waiting: deque[TaggedLoad] = deque()  # stored or being stored, not yet in the report
     try:
-        for i, path in enumerate(files, start=1):
-            for item in iter_file(path):
-                if isinstance(item, LoadError):
-                    report.errors.append(item)
-                    continue
-                pending.append(item)
-                await pipeline.make_way(len(pending))
-            if on_file is not None:
-                on_file(path)
-            if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
-                await pipeline.add([item.summary for item in pending])
-                waiting.extend(pending)
-                pending = []
-                _report(pipeline.result, waiting, report)
-                # Cycles made meanwhile, here or by other tasks; see _collections_between_flushes.
-                gc.collect(1)
-        await pipeline.add([item.summary for item in pending])
+        async with aclosing(_read(files, service, pipeline, workers)) as reading:
+            i = 0
+            async for path, items in reading:
+                i += 1
+                for item in items:
+                    if isinstance(item, LoadError):
+                        report.errors.append(item)
+                    else:
+                        pending.append(item)
+                if on_file is not None:
+                    on_file(path)
+                if i % FILES_PER_FLUSH == 0 or len(pending) >= STORIES_PER_FLUSH:
+                    await pipeline.add_tagged([item.tagged for item in pending])
+                    waiting.extend(pending)
+                    pending = []
+                    _report(pipeline.result, waiting, report)
+                    # Cycles made meanwhile, here or by other tasks; see _collections_between_flushes.
+                    gc.collect(1)
+        await pipeline.add_tagged([item.tagged for item in pending])
         waiting.extend(pending)
     finally:
         _report(await pipeline.drain(), waiting, report)
     return report
 
 
-def _report(result: IngestResult, waiting: deque[Loaded], report: IngestReport) -> None:
+async def _read(
+    files: list[Path], service: NewsService, pipeline: IngestPipeline, workers: int | None
+) -> AsyncGenerator[tuple[Path, FileResult]]:
+    """Yield each file with its tagged stories and errors, in order: from worker processes when the
+    ingest is large enough to pay for them (bot/core/bulk.py), else read here."""
+    count = worker_count(files, workers)
+    if count:
+        async for found in read_pooled(files, service.tagger, count, pipeline.make_way):
+            yield found
+        return
+    for path in files:
+        yield path, await read_here(path, service.tagger, pipeline.make_way)
+
+
+def _report(result: IngestResult, waiting: deque[TaggedLoad], report: IngestReport) -> None:
     """Move the stories whose batch has been stored from `waiting` into the report, with their outcome."""
     for outcome in result.outcomes[len(report.stored) :]:
         item = waiting.popleft()
-        s = item.summary
+        s = item.tagged.summary
         report.stored.append(Stored(item.where, s.id, s.headline, outcome, result.unknown_tags.get(s.id, ())))

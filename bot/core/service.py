@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -23,6 +24,7 @@ INGEST_BATCH = (
 # over 30,000 stories once loaded them all (7.8 s stall, 490 MB). The same bound as the largest
 # `digest.max_stories` a scheduled digest may have (bot/settings.py).
 MAX_DIGEST_STORIES = 50
+T = TypeVar("T")
 # Stories tagged or loaded between two looks at the event loop while a batch is being stored.
 _YIELD_EVERY = 4
 
@@ -204,14 +206,22 @@ class IngestPipeline:
     async def add(self, summaries: Sequence[Summary]) -> None:
         """Tag `summaries`, then start storing them as soon as the batch before them is stored."""
         tagger = self._service.tagger
-        for batch in _batches(summaries):
+        for batch in _batches(summaries, key=lambda summary: summary.id):
             tagged: list[TaggedSummary] = []
             for summary in batch:
                 tagged.append(tagger.tag_summary(summary))
                 await self.make_way(len(tagged))
-            await self.drain()
-            self._tagged = tagged
-            self._storing = asyncio.create_task(self._service.archive.put_many(tagged, self._now))
+            await self._store(tagged)
+
+    async def add_tagged(self, tagged: Sequence[TaggedSummary]) -> None:
+        """Store stories tagged already (by worker processes, bot/core/bulk.py), a batch at a time, in order."""
+        for batch in _batches(tagged, key=lambda item: item.summary.id):
+            await self._store(batch)
+
+    async def _store(self, batch: list[TaggedSummary]) -> None:
+        await self.drain()
+        self._tagged = batch
+        self._storing = asyncio.create_task(self._service.archive.put_many(batch, self._now))
 
     async def drain(self) -> IngestResult:
         """Wait for the batch being stored; tell the listeners what it did and return `result`."""
@@ -227,18 +237,19 @@ class IngestPipeline:
         return self.result
 
 
-def _batches(summaries: Sequence[Summary]) -> list[list[Summary]]:
+def _batches(items: Sequence[T], *, key: Callable[[T], str]) -> list[list[T]]:
     # A story that appears twice in one run (two files, one id) goes into a later batch, so each
     # store transaction sees an id once and the later copy wins, as it would across two runs.
-    batches: list[list[Summary]] = []
-    current: list[Summary] = []
+    batches: list[list[T]] = []
+    current: list[T] = []
     seen: set[str] = set()
-    for summary in summaries:
-        if len(current) >= INGEST_BATCH or summary.id in seen:
+    for item in items:
+        story = key(item)
+        if len(current) >= INGEST_BATCH or story in seen:
             batches.append(current)
             current, seen = [], set()
-        current.append(summary)
-        seen.add(summary.id)
+        current.append(item)
+        seen.add(story)
     if current:
         batches.append(current)
     return batches
