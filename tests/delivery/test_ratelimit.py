@@ -223,3 +223,33 @@ async def test_what_one_replica_learns_about_a_channel_holds_another_replica_too
     first.back_off(None, 1.5)  # a global 429 holds the shared budget for everyone
     await _settle()
     assert budget.held == [1.5]
+
+
+class _SlowBudget(_SharedBudget):
+    """A shared budget whose reservations come due a while after they are granted, counting how many one
+    process holds at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = 0
+        self.most = 0
+
+    async def take(self) -> float:
+        self.holding += 1
+        self.most = max(self.most, self.holding)
+        try:
+            for _ in range(5):  # the wait for the slot this reservation was given
+                await asyncio.sleep(0)
+        finally:
+            self.holding -= 1
+        return 0.0
+
+
+async def test_a_replica_holds_only_a_few_reservations_of_the_shared_budget_however_many_deliveries_wait() -> (
+    None
+):
+    # A replica killed while holding reservations leaves their slots unused for everyone.
+    budget = _SlowBudget()
+    limiter = SharedLimiter(budget, 10_000, ahead=4)
+    await asyncio.gather(*(limiter.acquire(f"c{n}") for n in range(32)))
+    assert budget.most == 4
