@@ -144,14 +144,19 @@ async def read_pooled(
     read here instead, so nothing is skipped; a file that cannot be read fails here as it would have
     in a serial run.
     """
-    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-        max_workers=workers,
-        # A fresh interpreter: forking would copy this process's threads' locks in whatever state
-        # they are (SQLite's connection thread is running beside the ingest).
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(tagger.taxonomy,),
-    )
+    pool: ProcessPoolExecutor | None
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            # A fresh interpreter: forking would copy this process's threads' locks in whatever state
+            # they are (SQLite's connection thread is running beside the ingest).
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(tagger.taxonomy,),
+        )
+    except (OSError, NotImplementedError) as error:  # no semaphores (a container without /dev/shm)
+        log.warning("cannot start ingest workers (%s); reading every file in this process", error)
+        pool = None
     tasks = _tasks(files)
     ahead: deque[Future[list[FileResult]] | None] = deque()  # the next tasks', aligned with `tasks`
     try:

@@ -148,3 +148,19 @@ def test_newsbot_ingest_with_a_worker_stores_every_story(
     assert result.exit_code == 1, result.output  # one bad file
     assert "20 stored, 0 replaced, 0 unchanged, 1 failed (2 files)" in result.stdout
     assert "b.jsonl:1: invalid JSON" in result.stderr
+
+
+async def test_an_ingest_where_no_worker_can_start_is_read_in_one_process(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.jsonl").write_text("".join(_line(n) + "\n" for n in range(5)))
+
+    def no_semaphores(*_args: object, **_kwargs: object) -> None:
+        raise OSError("[Errno 2] No such file or directory: '/dev/shm'")
+
+    monkeypatch.setattr(bulk, "ProcessPoolExecutor", no_semaphores)
+    async with stack(database_url, FakeClock(START)) as s:
+        with caplog.at_level(logging.WARNING, logger="bot.core.bulk"):
+            report = await ingest_paths(s.service, [tmp_path], workers=1)
+        assert [st.summary_id for st in report.stored] == [f"s{n}" for n in range(5)]
+        assert "cannot start ingest workers" in caplog.text
