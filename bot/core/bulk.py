@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.loader import LoadError, iter_file
+from bot.core.loader import Loaded, LoadError, iter_file
 from bot.core.ports import TaggedSummary
 from bot.core.tagging import Tagger
 from bot.core.taxonomy import Taxonomy
@@ -78,21 +78,20 @@ def _read_and_tag(paths: Sequence[Path]) -> list[FileResult]:
         gc.collect(1)
 
 
+def _tagged(item: Loaded | LoadError, tagger: Tagger) -> TaggedLoad | LoadError:
+    return item if isinstance(item, LoadError) else TaggedLoad(item.where, tagger.tag_summary(item.summary))
+
+
 def read_file(path: Path, tagger: Tagger) -> FileResult:
     """Read and tag one file: its stories and errors, in file order."""
-    return [
-        item if isinstance(item, LoadError) else TaggedLoad(item.where, tagger.tag_summary(item.summary))
-        for item in iter_file(path)
-    ]
+    return [_tagged(item, tagger) for item in iter_file(path)]
 
 
 async def read_here(path: Path, tagger: Tagger, make_way: MakeWay) -> FileResult:
     """Read and tag one file in this process, making way for the store every few stories."""
     out: FileResult = []
     for item in iter_file(path):
-        out.append(
-            item if isinstance(item, LoadError) else TaggedLoad(item.where, tagger.tag_summary(item.summary))
-        )
+        out.append(_tagged(item, tagger))
         await make_way(len(out))
     return out
 
@@ -140,8 +139,8 @@ async def read_pooled(
 ) -> AsyncGenerator[tuple[Path, FileResult]]:
     """Yield each of `files` with its stories and errors, in order, read by `workers` processes.
 
-    If the pool breaks (a worker killed, no process could start), the files not yet taken in are
-    read here instead, so nothing is skipped; a file that cannot be read fails here as it would have
+    If no pool can be built (no POSIX semaphores) or it breaks (a worker killed, a process that could
+    not start), the files not yet taken in are read here instead, so nothing is skipped; a file that cannot be read fails here as it would have
     in a serial run.
     """
     pool: ProcessPoolExecutor | None

@@ -178,7 +178,8 @@ class IngestPipeline:
     """Tag the next batch of stories while the batch before it is being stored.
 
     Storing works mostly outside this thread: in SQLite's own thread (aiosqlite), where the index and
-    the commit hold no GIL, or in PostgreSQL. Loading and tagging work in this thread. One after the
+    the commit hold no GIL, or in PostgreSQL. Loading and tagging work in this thread (`add`), unless
+    worker processes did them (`add_tagged`, bot/core/bulk.py). One after the
     other, a bulk ingest left this thread idle for about a third of its time (main thread 300 µs of
     CPU per story against 500 µs of wall time). Batches are still stored one at a time and in order,
     so a later copy of a story still wins. While a batch is being stored, tagging yields every few
