@@ -181,6 +181,7 @@ class FakeDiscord:
         self.sessions: list[dict[str, Any]] = []  # every IDENTIFY payload, in order
         self.identified_at: list[tuple[float, int]] = []  # (time.monotonic(), shard id) of each IDENTIFY
         self.answers: list[tuple[Recorded, int]] = []  # every recorded request with the status it got
+        self.rate_limited: list[tuple[float, bool]] = []  # (clock(), global?) of every 429 Discord gave
         self.identified = asyncio.Event()
         self.heartbeats = 0
         self._ids = itertools.count(1500000000000000001)
@@ -579,6 +580,7 @@ class FakeDiscord:
     def _too_many(
         self, retry_after: float, *, is_global: bool, bucket: _Bucket | None = None, scope: str | None = None
     ) -> web.Response:
+        self.rate_limited.append((self.clock(), is_global))
         headers = {
             "Retry-After": str(max(1, int(-(-retry_after // 1)))),
             "Via": "1.1 google",
