@@ -54,6 +54,31 @@ def test_ingest_is_idempotent_and_reports_a_changed_story(newsbot, tmp_path: Pat
     assert "0 stored, 1 replaced" in replaced.stdout
 
 
+def test_a_large_ingest_reports_totals_and_each_unknown_tag_once_instead_of_a_line_per_story(  # type: ignore[no-untyped-def]
+    newsbot, tmp_path: Path
+) -> None:
+    story = yaml.safe_load(EXAMPLE.read_text())
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    for n in range(60):
+        story["id"] = f"bulk-{n}"
+        story["headline"] = f"Drone makers meet for round {n} of talks"
+        story["source"] = {"name": "Example News", "url": f"https://example.com/drones/{n}"}
+        story["tags"] = ["drones", "hovercraft"] if n % 2 else ["drones", "zeppelins", "hovercraft"]
+        (folder / f"{n}.yaml").write_text(yaml.safe_dump(story))
+    (folder / "broken.yaml").write_text("headline: [unclosed\n")
+    result = newsbot("ingest", str(folder))
+    _no_traceback(result)
+    assert "60 stored, 0 replaced, 0 unchanged, 1 failed (61 files)" in result.stdout
+    assert result.stdout.count("\n") == 1  # the totals, not 60 "stored" lines
+    assert "60 stories have tags not in the taxonomy (kept): hovercraft (60), zeppelins (30)" in result.stderr
+    assert f"{folder / 'broken.yaml'}: invalid YAML" in result.stderr  # what went wrong is not buried
+
+    few = newsbot("ingest", str(folder / "1.yaml"), str(folder / "2.yaml"))
+    assert f"{folder / '1.yaml'}: unchanged bulk-1" in few.stdout
+    assert f"{folder / '2.yaml'}: tags not in the taxonomy (kept): hovercraft, zeppelins" in few.stderr
+
+
 def test_bad_files_are_reported_and_good_ones_still_stored(newsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "inbox"
     folder.mkdir()

@@ -140,6 +140,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Store summaries from files, folders and web pages; bad ones are reported and skipped, good ones stored."""
+    from bot.cli.ingest_output import print_stored
     from bot.core.ingest import ingest_paths
 
     settings = settings_from(ctx)
@@ -166,21 +167,7 @@ def ingest(
                 on_file=lambda _p: progress.advance(task),
                 workers=workers,
             )
-        verbose = len(report.stored) <= 50
-        for s in report.stored:
-            if verbose or s.outcome != "unchanged":
-                what = {
-                    "created": "[green]stored[/]",
-                    "updated": "[yellow]replaced its earlier version[/]",
-                    "unchanged": "[dim]unchanged[/]",
-                }[s.outcome]
-                out.print(f"{_esc(s.where)}: {what} {_esc(s.summary_id)}", highlight=False)
-            if s.unknown_tags:
-                err.print(
-                    f"{_esc(s.where)}: tags not in the taxonomy (kept): {_esc(', '.join(s.unknown_tags))}",
-                    style="yellow",
-                    highlight=False,
-                )
+        print_stored(report.stored, out, err)
         for e in report.errors:
             err.print(_esc(str(e)), style="red", highlight=False)
         count = {o: report.count(o) + pages.outcomes.count(o) for o in ("created", "updated", "unchanged")}
