@@ -140,8 +140,8 @@ async def read_pooled(
     """Yield each of `files` with its stories and errors, in order, read by `workers` processes.
 
     If no pool can be built (no POSIX semaphores) or it breaks (a worker killed, a process that could
-    not start), the files not yet taken in are read here instead, so nothing is skipped; a file that cannot be read fails here as it would have
-    in a serial run.
+    not start), the files not yet taken in are read here instead, so nothing is skipped; a file that
+    cannot be read fails here as it would have in a serial run.
     """
     pool: ProcessPoolExecutor | None
     try:

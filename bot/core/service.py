@@ -193,15 +193,11 @@ class IngestPipeline:
         self._tagged: list[TaggedSummary] = []
         self.result = IngestResult()  # what every stored batch did, in input order
 
-    @property
-    def storing(self) -> bool:
-        """Whether a batch is being stored now (a loader then yields now and again too)."""
-        return self._storing is not None and not self._storing.done()
-
     async def make_way(self, done: int) -> None:
-        """Between stories read or tagged (`done` so far): every few, let the batch being stored send its next
-        statement."""
-        if done % _YIELD_EVERY == 0 and self.storing:
+        """Between stories read or tagged (`done` so far): every few, while a batch is being stored, let
+        it send its next statement."""
+        storing = self._storing is not None and not self._storing.done()
+        if storing and done % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
 
     async def add(self, summaries: Sequence[Summary]) -> None:
